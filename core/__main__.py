@@ -1,0 +1,3 @@
+from batch_gateway.cli import main
+
+main()

@@ -1,0 +1,68 @@
+"""`batch-gateway`: one command line for every component and for the whole stack."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+
+from batch_gateway.gateway.component import run_apiserver
+from batch_gateway.logs import configure_logging
+from batch_gateway.projections.component import run_projector
+from batch_gateway.settings import (
+    ApiServerSettings,
+    ProjectorSettings,
+    SettingsError,
+    load_settings,
+)
+from batch_gateway.stack.up import add_up_arguments, run_up
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="batch-gateway",
+        description="An OpenAI-compatible Batch API for llm-d / vLLM inference clusters.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    add_up_arguments(
+        commands.add_parser("up", help="run the whole system on this machine, in one command")
+    )
+    api = commands.add_parser("apiserver", help="serve the OpenAI-compatible HTTP API")
+    api.add_argument("--host", help="address to listen on (BATCH_GATEWAY_HOST)")
+    api.add_argument("--port", type=int, help="port to listen on (BATCH_GATEWAY_PORT)")
+    projector = commands.add_parser("projector", help="fold the event log into PostgreSQL")
+    projector.add_argument("--host", help="address of /health, /ready, /metrics")
+    projector.add_argument("--port", type=int, help="port of /health, /ready, /metrics")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    overrides = {k: v for k in ("host", "port") if (v := getattr(args, k, None)) is not None}
+    try:
+        if args.command == "up":
+            sys.exit(run_up(args))
+        elif args.command == "apiserver":
+            api_settings = load_settings(ApiServerSettings, os.environ, overrides)
+            configure_logging("apiserver", api_settings.log_level)
+            asyncio.run(run_apiserver(api_settings))
+        elif args.command == "projector":
+            projector_settings = load_settings(ProjectorSettings, os.environ, overrides)
+            configure_logging("projector", projector_settings.log_level)
+            asyncio.run(_until_signalled(lambda stop: run_projector(projector_settings, stop)))
+    except SettingsError as error:
+        print(f"batch-gateway {args.command}: invalid settings: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+async def _until_signalled(run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run a component until SIGTERM or SIGINT, then let it stop cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await run(stop)

@@ -1,0 +1,174 @@
+"""Typed settings of every component, read from environment variables and an optional YAML file.
+
+Each field `name` of a settings Struct is read from `BATCH_GATEWAY_<NAME>`; a nested Struct
+field `storage` reads its own fields from `BATCH_GATEWAY_STORAGE_<NAME>`. `BATCH_GATEWAY_CONFIG`
+may name a YAML file with the same keys in lower case (nested as mappings); the environment
+wins over the file. Every value is validated at start, and an error names the offending key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import msgspec
+import yaml
+
+from batch_gateway.storage import StorageSettings
+
+ENV_PREFIX = "BATCH_GATEWAY_"
+CONFIG_FILE_VARIABLE = "BATCH_GATEWAY_CONFIG"
+
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class CommonSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What every component needs to join the same stack."""
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    postgres_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    # Projections live in this PostgreSQL schema; another schema is another, independent copy.
+    postgres_schema: Annotated[str, msgspec.Meta(pattern=r"^[a-z_][a-z0-9_]{0,47}$")] = (
+        "batch_gateway"
+    )
+    # Every Redis key starts with this (inside a hash tag, see events/keys.py).
+    key_prefix: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "batch-gateway"
+    storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
+    log_level: str = "INFO"
+
+
+class FileLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """OpenAI's limits by default; operators may raise or lower them."""
+
+    max_bytes: Annotated[int, msgspec.Meta(gt=0)] = 200 * 1024 * 1024
+    max_batch_lines: Annotated[int, msgspec.Meta(gt=0)] = 50_000
+    min_expiry_seconds: Annotated[int, msgspec.Meta(gt=0)] = 3600
+    max_expiry_seconds: Annotated[int, msgspec.Meta(gt=0)] = 2_592_000
+    # Batch input files expire after 30 days unless the upload says otherwise, as at OpenAI.
+    batch_default_expiry_seconds: Annotated[int, msgspec.Meta(gt=0)] = 2_592_000
+    max_filename_length: Annotated[int, msgspec.Meta(gt=0)] = 512
+
+
+class ApiServerSettings(CommonSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: Port = 8000
+    # The trusted header the auth proxy in front sets to the caller's identity (llm-d's name).
+    tenant_header: str = "X-MaaS-Username"
+    # Standalone use: bearer API key -> tenant. When non-empty, every call needs a known key.
+    api_keys: dict[str, str] = msgspec.field(default_factory=dict)
+    # How long a command waits for its own event to reach the projections (read-your-writes).
+    projection_wait_seconds: Seconds = 5.0
+    files: FileLimits = msgspec.field(default_factory=FileLimits)
+
+
+class ProjectorSettings(CommonSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    # /health, /ready and /metrics.
+    port: Port = 9101
+    batch_size: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 500
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the key."""
+
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+def load_settings(
+    cls: type[S], environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None
+) -> S:
+    """Build `cls` from a YAML file (if named), then the environment, then `overrides`."""
+    values: dict[str, Any] = {}
+    config_file = environ.get(CONFIG_FILE_VARIABLE)
+    if config_file:
+        values = _read_config_file(Path(config_file))
+    _merge(values, _from_environment(cls, environ, ENV_PREFIX))
+    _merge(values, dict(overrides or {}))
+    return _convert(cls, values, ENV_PREFIX)
+
+
+def to_environment(settings: msgspec.Struct, prefix: str = ENV_PREFIX) -> dict[str, str]:
+    """The inverse of `load_settings`: environment variables that reproduce `settings`."""
+    result: dict[str, str] = {}
+    for field in msgspec.structs.fields(settings):
+        value = getattr(settings, field.name)
+        name = prefix + field.name.upper()
+        if isinstance(value, msgspec.Struct):
+            result.update(to_environment(value, name + "_"))
+        elif isinstance(value, str):
+            result[name] = value
+        else:
+            result[name] = msgspec.json.encode(value).decode()
+    return result
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise SettingsError(f"{CONFIG_FILE_VARIABLE}: cannot read {path}: {error}") from error
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise SettingsError(f"{CONFIG_FILE_VARIABLE}: {path} must hold a mapping of settings")
+    return loaded
+
+
+def _from_environment(
+    cls: type[msgspec.Struct], environ: Mapping[str, str], prefix: str
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for field in msgspec.structs.fields(cls):
+        name = prefix + field.name.upper()
+        if isinstance(field.type, type) and issubclass(field.type, msgspec.Struct):
+            nested = _from_environment(field.type, environ, name + "_")
+            if nested:
+                values[field.name] = nested
+        elif name in environ:
+            values[field.name] = _parse_value(name, environ[name], field.type)
+    return values
+
+
+def _parse_value(name: str, raw: str, annotation: Any) -> Any:
+    # Scalars are converted by msgspec from their text; mappings and lists arrive as JSON.
+    if isinstance(annotation, type) and annotation in (str, int, float, bool):
+        return raw
+    if raw.strip()[:1] in ("{", "["):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as error:
+            raise SettingsError(f"{name}: not valid JSON: {error}") from error
+    return raw
+
+
+def _merge(into: dict[str, Any], values: Mapping[str, Any]) -> None:
+    for key, value in values.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _convert(cls: type[S], values: dict[str, Any], prefix: str) -> S:
+    fields = {field.name: field for field in msgspec.structs.fields(cls)}
+    for key in values:
+        if key not in fields:
+            raise SettingsError(f"{prefix}{key.upper()}: unknown setting")
+    converted: dict[str, Any] = {}
+    for key, value in values.items():
+        field = fields[key]
+        name = prefix + key.upper()
+        if isinstance(field.type, type) and issubclass(field.type, msgspec.Struct):
+            if not isinstance(value, dict):
+                raise SettingsError(f"{name}: expected a mapping of settings")
+            converted[key] = _convert(field.type, value, name + "_")
+            continue
+        try:
+            converted[key] = msgspec.convert(value, field.type, strict=False)
+        except msgspec.ValidationError as error:
+            raise SettingsError(f"{name}: {error}") from error
+    return cls(**converted)

@@ -1,0 +1,138 @@
+"""`EventLog`: appending to, reading and tailing the event log on Redis Streams."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+import redis.exceptions
+
+from batch_gateway.clock import Clock
+from batch_gateway.errors import Conflict, Unavailable
+from batch_gateway.events.envelope import (
+    ORIGIN,
+    Envelope,
+    Recorded,
+    StreamId,
+    decode,
+    encode,
+)
+from batch_gateway.events.keys import StreamKeys
+from batch_gateway.events.types import Event
+
+_APPEND_LUA = resources.files("batch_gateway.events").joinpath("append.lua").read_text()
+
+
+StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
+
+
+class VersionConflict(Conflict):
+    """The aggregate moved on since the writer read it: its view is stale."""
+
+    default_code = "conflict"
+
+    def __init__(self, aggregate_id: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"{aggregate_id} is at version {actual}, not {expected}; it was changed concurrently."
+        )
+        self.aggregate_id = aggregate_id
+        self.expected = expected
+        self.actual = actual
+
+
+class EventLog:
+    """The source of truth. Appends are atomic and version-checked per aggregate."""
+
+    def __init__(self, client: aioredis.Redis, keys: StreamKeys, clock: Clock) -> None:
+        self._redis = client
+        self._keys = keys
+        self._clock = clock
+        self._append = client.register_script(_APPEND_LUA)
+
+    @property
+    def keys(self) -> StreamKeys:
+        return self._keys
+
+    async def append(
+        self,
+        aggregate_id: str,
+        tenant: str,
+        expected_version: int,
+        events: Sequence[Event],
+    ) -> list[Recorded]:
+        """Append `events` to the aggregate, which must be at `expected_version` (0 = new)."""
+        now = self._clock()
+        envelopes = [
+            Envelope(
+                event_id=f"evt_{uuid.uuid4().hex}",
+                aggregate_id=aggregate_id,
+                aggregate_version=expected_version + offset,
+                tenant=tenant,
+                occurred_at=now,
+                event=event,
+            )
+            for offset, event in enumerate(events, start=1)
+        ]
+        args: list[Any] = [expected_version]
+        for envelope in envelopes:
+            args.extend(encode(envelope))
+        keys = [
+            self._keys.global_stream,
+            self._keys.aggregate_stream(aggregate_id),
+            self._keys.aggregate_version(aggregate_id),
+        ]
+        try:
+            result = await self._append(keys=keys, args=args)
+        except redis.exceptions.ConnectionError as error:
+            raise Unavailable("The event log is unavailable; retry the request.") from error
+        if int(result[0]) == 0:
+            raise VersionConflict(aggregate_id, expected_version, int(result[1]))
+        return [
+            Recorded(StreamId.parse(raw_id), envelope)
+            for raw_id, envelope in zip(result[1:], envelopes, strict=True)
+        ]
+
+    async def version(self, aggregate_id: str) -> int:
+        raw = await self._redis.get(self._keys.aggregate_version(aggregate_id))
+        return int(raw) if raw is not None else 0
+
+    async def read(self, after: StreamId = ORIGIN, count: int = 1000) -> list[Recorded]:
+        """Up to `count` entries of the global stream that come after `after`."""
+        entries = await self._redis.xrange(
+            self._keys.global_stream, min=f"({after}", max="+", count=count
+        )
+        return _decode_entries(cast(StreamEntries, entries))
+
+    async def read_aggregate(self, aggregate_id: str) -> list[Recorded]:
+        """Every event of one aggregate, oldest first."""
+        entries = await self._redis.xrange(self._keys.aggregate_stream(aggregate_id))
+        return _decode_entries(cast(StreamEntries, entries))
+
+    async def tail(
+        self,
+        after: StreamId,
+        *,
+        block_ms: int,
+        count: int = 1000,
+        aggregate_id: str | None = None,
+    ) -> list[Recorded]:
+        """Entries after `after`, waiting up to `block_ms` for the first one to arrive."""
+        stream = (
+            self._keys.global_stream
+            if aggregate_id is None
+            else self._keys.aggregate_stream(aggregate_id)
+        )
+        reply = await self._redis.xread({stream: str(after)}, count=count, block=block_ms)
+        if not reply:
+            return []
+        # RESP2 shape, which the client is opened with: [[stream, entries]].
+        return _decode_entries(cast(list[tuple[bytes, StreamEntries]], reply)[0][1])
+
+
+def _decode_entries(entries: StreamEntries) -> list[Recorded]:
+    return [
+        Recorded(StreamId.parse(raw_id), decode(fields[b"event"])) for raw_id, fields in entries
+    ]

@@ -1,0 +1,12 @@
+"""Names of the values Litestar injects into handlers (declared in `app.py`)."""
+
+from __future__ import annotations
+
+from litestar.di import NamedDependency
+
+from batch_gateway.gateway.services import ApiServices
+
+# The services the lifespan opened.
+Services = NamedDependency[ApiServices]
+# The caller's tenant, resolved by `tenancy.TenantResolver`.
+Tenant = NamedDependency[str]

@@ -1,0 +1,138 @@
+"""File commands: upload and delete. They store bytes, append events and wait for the
+projections to catch up; they never write projection tables themselves."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterable
+
+from batch_gateway.clock import Clock
+from batch_gateway.errors import NotFound, PayloadTooLarge, Unavailable
+from batch_gateway.events import EventLog, FileDeleted, FileUploaded, Recorded, VersionConflict
+from batch_gateway.events.aggregate import fold
+from batch_gateway.events.file_aggregate import FileState, evolve_file
+from batch_gateway.gateway.file_form import UploadRequest, parse_upload_fields
+from batch_gateway.gateway.objects import DeletedFile, FileObject
+from batch_gateway.gateway.uploads import UploadForm
+from batch_gateway.ids import is_file_id, new_file_id
+from batch_gateway.projections.waiter import ProjectionWaiter
+from batch_gateway.settings import FileLimits
+from batch_gateway.storage import (
+    ObjectStorage,
+    ObjectTooLarge,
+    StorageError,
+    file_object_key,
+    limit_size,
+)
+
+logger = logging.getLogger(__name__)
+
+_DELETE_ATTEMPTS = 3
+
+
+def no_such_file(file_id: str) -> NotFound:
+    return NotFound(f"No such File object: {file_id}", param="file_id")
+
+
+class FileCommands:
+    def __init__(
+        self,
+        log: EventLog,
+        storage: ObjectStorage,
+        waiter: ProjectionWaiter,
+        limits: FileLimits,
+        clock: Clock,
+        projection_wait_seconds: float,
+    ) -> None:
+        self._log = log
+        self._storage = storage
+        self._waiter = waiter
+        self._limits = limits
+        self._clock = clock
+        self._projection_wait_seconds = projection_wait_seconds
+
+    async def upload(self, tenant: str, body: AsyncIterable[bytes], boundary: str) -> FileObject:
+        file_id = new_file_id()
+        key = file_object_key(tenant, file_id)
+        form = UploadForm(body, boundary, self._limits.max_batch_lines)
+        try:
+            size = await self._storage.write(
+                key, limit_size(form.file_chunks(), self._limits.max_bytes)
+            )
+        except ObjectTooLarge as error:
+            raise PayloadTooLarge(
+                f"File is too large: the limit is {self._limits.max_bytes} bytes.",
+                param="file",
+                code="file_too_large",
+            ) from error
+        created_at = int(self._clock())
+        try:
+            request = parse_upload_fields(form, self._limits, created_at)
+            event = _uploaded_event(request, key, size, form.line_count, created_at)
+            recorded = await self._log.append(file_id, tenant, 0, [event])
+        except BaseException:
+            # Nothing refers to the bytes unless the event was appended: take them back.
+            await self._storage.delete(key)
+            raise
+        await self._settle(recorded)
+        return FileObject(
+            id=file_id,
+            bytes=size,
+            created_at=created_at,
+            filename=event.filename,
+            purpose=event.purpose,
+            expires_at=event.expires_at,
+        )
+
+    async def delete(self, tenant: str, file_id: str) -> DeletedFile:
+        for _ in range(_DELETE_ATTEMPTS):
+            state, version = await self._load(tenant, file_id)
+            try:
+                recorded = await self._log.append(
+                    file_id, tenant, version, [FileDeleted(deleted_at=int(self._clock()))]
+                )
+            except VersionConflict:
+                continue  # changed under us (a concurrent delete, an expiry): look again
+            await self._remove_bytes(state)
+            await self._settle(recorded)
+            return DeletedFile(id=file_id)
+        raise Unavailable(f"{file_id} keeps changing concurrently; retry the request.")
+
+    async def _load(self, tenant: str, file_id: str) -> tuple[FileState, int]:
+        if not is_file_id(file_id):
+            raise no_such_file(file_id)
+        records = await self._log.read_aggregate(file_id)
+        state, version = fold(evolve_file, (record.envelope for record in records))
+        if state is None or state.tenant != tenant or state.lifecycle != "active":
+            raise no_such_file(file_id)
+        return state, version
+
+    async def _remove_bytes(self, state: FileState) -> None:
+        try:
+            await self._storage.delete(state.storage_key)
+        except StorageError as error:
+            # The event already made the file gone; the gc's orphan sweep removes the bytes.
+            logger.warning("could not delete the bytes of %s now: %s", state.id, error)
+
+    async def _settle(self, recorded: list[Recorded]) -> None:
+        """Read-your-writes: answer only once the projections show this change."""
+        if not await self._waiter.wait_for(recorded[-1].stream_id, self._projection_wait_seconds):
+            logger.warning(
+                "projections did not reach %s within %.1fs; answering anyway",
+                recorded[-1].stream_id,
+                self._projection_wait_seconds,
+            )
+
+
+def _uploaded_event(
+    request: UploadRequest, key: str, size: int, line_count: int, created_at: int
+) -> FileUploaded:
+    return FileUploaded(
+        filename=request.filename,
+        purpose=request.purpose,
+        bytes=size,
+        created_at=created_at,
+        expires_at=request.expires_at,
+        storage_key=key,
+        line_count=line_count,
+    )

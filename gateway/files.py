@@ -1,0 +1,101 @@
+"""The Files API: `/v1/files`, as OpenAI serves it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+from litestar import Controller, Request, delete, get, post
+from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.response import Stream
+
+from batch_gateway.errors import InvalidRequest
+from batch_gateway.gateway.dependencies import Services, Tenant
+from batch_gateway.gateway.file_commands import no_such_file
+from batch_gateway.gateway.objects import DeletedFile, FileList, FileObject
+from batch_gateway.projections.file_queries import UnknownCursor
+from batch_gateway.storage import ObjectNotFound, ObjectReader
+
+MAX_LIST_LIMIT = 10_000
+
+
+class FilesController(Controller):
+    path = "/v1/files"
+
+    @post("/", status_code=200, summary="Upload a file")
+    async def upload(
+        self, request: Request[Any, Any, Any], services: Services, tenant: Tenant
+    ) -> FileObject:
+        media_type, options = request.content_type
+        boundary = options.get("boundary")
+        if media_type != "multipart/form-data" or not boundary:
+            raise InvalidRequest(
+                "Uploads must be multipart/form-data with a 'file' and a 'purpose' field.",
+                param="file",
+            )
+        return await services.file_commands.upload(tenant, request.stream(), boundary)
+
+    @get("/", summary="List files")
+    async def list_files(
+        self,
+        services: Services,
+        tenant: Tenant,
+        purpose: FromQuery[str | None] = None,
+        after: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIST_LIMIT)] = MAX_LIST_LIMIT,
+        order: FromQuery[Literal["asc", "desc"]] = "desc",
+    ) -> FileList:
+        try:
+            page = await services.file_queries.list(
+                tenant, purpose=purpose, after=after, limit=limit, order=order
+            )
+        except UnknownCursor as error:
+            raise InvalidRequest(f"No such File object: {after}", param="after") from error
+        data = [FileObject.from_record(record) for record in page.files]
+        return FileList(
+            data=data,
+            first_id=data[0].id if data else None,
+            last_id=data[-1].id if data else None,
+            has_more=page.has_more,
+        )
+
+    @get("/{file_id:str}", summary="Retrieve a file")
+    async def retrieve(
+        self, services: Services, tenant: Tenant, file_id: FromPath[str]
+    ) -> FileObject:
+        record = await services.file_queries.get(tenant, file_id)
+        if record is None:
+            raise no_such_file(file_id)
+        return FileObject.from_record(record)
+
+    @delete("/{file_id:str}", status_code=200, summary="Delete a file")
+    async def delete_file(
+        self, services: Services, tenant: Tenant, file_id: FromPath[str]
+    ) -> DeletedFile:
+        return await services.file_commands.delete(tenant, file_id)
+
+    @get("/{file_id:str}/content", summary="Retrieve file content")
+    async def content(self, services: Services, tenant: Tenant, file_id: FromPath[str]) -> Stream:
+        record = await services.file_queries.get(tenant, file_id)
+        if record is None:
+            raise no_such_file(file_id)
+        try:
+            reader = await services.storage.read(record.storage_key)
+        except ObjectNotFound as error:  # deleted between the lookup and the read
+            raise no_such_file(file_id) from error
+        return Stream(
+            _closing(reader),
+            media_type="application/octet-stream",
+            headers={
+                "content-length": str(reader.size),
+                "content-disposition": f"attachment; filename*=UTF-8''{quote(record.filename)}",
+            },
+        )
+
+
+async def _closing(reader: ObjectReader) -> AsyncIterator[bytes]:
+    # A generator, so that a client hanging up mid-download still closes the reader.
+    async with reader:
+        async for chunk in reader:
+            yield chunk

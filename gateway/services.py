@@ -1,0 +1,61 @@
+"""What the API server holds open while it runs, opened and closed by the app's lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from psycopg_pool import AsyncConnectionPool
+
+from batch_gateway.clock import Clock
+from batch_gateway.events import EventLog
+from batch_gateway.events.keys import StreamKeys
+from batch_gateway.gateway.file_commands import FileCommands
+from batch_gateway.projections.database import open_pool
+from batch_gateway.projections.file_queries import FileQueries
+from batch_gateway.projections.migrations import migrate
+from batch_gateway.projections.waiter import ProjectionWaiter
+from batch_gateway.settings import ApiServerSettings
+from batch_gateway.storage import ObjectStorage, open_storage
+
+
+@dataclass(frozen=True)
+class ApiServices:
+    settings: ApiServerSettings
+    redis: aioredis.Redis
+    pool: AsyncConnectionPool
+    storage: ObjectStorage
+    log: EventLog
+    file_commands: FileCommands
+    file_queries: FileQueries
+
+
+@contextlib.asynccontextmanager
+async def open_api_services(
+    settings: ApiServerSettings, clock: Clock
+) -> AsyncIterator[ApiServices]:
+    await migrate(settings.postgres_url, settings.postgres_schema)
+    async with contextlib.AsyncExitStack() as stack:
+        client = aioredis.Redis.from_url(settings.redis_url)
+        stack.push_async_callback(client.aclose)
+        pool = await open_pool(settings.postgres_url, settings.postgres_schema)
+        stack.push_async_callback(pool.close)
+        storage = await open_storage(settings.storage)
+        stack.push_async_callback(storage.close)
+        waiter = ProjectionWaiter(settings.postgres_url, settings.postgres_schema, pool)
+        await waiter.start()
+        stack.push_async_callback(waiter.close)
+        log = EventLog(client, StreamKeys(settings.key_prefix), clock)
+        yield ApiServices(
+            settings=settings,
+            redis=client,
+            pool=pool,
+            storage=storage,
+            log=log,
+            file_commands=FileCommands(
+                log, storage, waiter, settings.files, clock, settings.projection_wait_seconds
+            ),
+            file_queries=FileQueries(pool),
+        )

@@ -1,0 +1,92 @@
+"""Read-your-writes: wait until the projections have applied a given log position.
+
+A command appends its event and, before answering, waits here for the projector to pass
+that event's stream id, so the client's next GET or list sees its own change. The
+projector NOTIFYs each checkpoint it commits; one LISTEN connection per process turns those
+into wake-ups. Notifications can be missed (the listener reconnecting, say), so a waiter
+also re-reads the checkpoint every `poll_seconds`: the notification is the fast path, never
+the only path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from batch_gateway.events import StreamId
+from batch_gateway.events.envelope import ORIGIN
+from batch_gateway.projections.checkpoint import notify_channel, read_checkpoint
+from batch_gateway.projections.database import connect
+from batch_gateway.projections.projector import PROJECTION_NAME
+
+logger = logging.getLogger(__name__)
+
+
+class ProjectionWaiter:
+    def __init__(
+        self, url: str, schema: str, pool: AsyncConnectionPool, *, poll_seconds: float = 0.2
+    ) -> None:
+        self._url = url
+        self._schema = schema
+        self._pool = pool
+        self._poll_seconds = poll_seconds
+        self._position = ORIGIN
+        self._advanced = asyncio.Condition()
+        self._listener: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._listener = asyncio.create_task(self._listen(), name="projection-waiter-listen")
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+
+    async def wait_for(self, target: StreamId, within: float) -> bool:
+        """True once the projections have applied `target`; False if `within` seconds pass first."""
+        deadline = time.monotonic() + within
+        while self._position < target:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            async with self._advanced:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._advanced.wait_for(lambda: self._position >= target),
+                        min(remaining, self._poll_seconds),
+                    )
+            if self._position < target:
+                await self._refresh()
+        return True
+
+    async def _refresh(self) -> None:
+        try:
+            async with self._pool.connection() as conn:
+                await self._advance(await read_checkpoint(conn, PROJECTION_NAME))
+        except psycopg.OperationalError as error:
+            logger.warning("cannot read the projection checkpoint: %s", error)
+
+    async def _advance(self, position: StreamId) -> None:
+        if position > self._position:
+            async with self._advanced:
+                self._position = position
+                self._advanced.notify_all()
+
+    async def _listen(self) -> None:
+        channel = notify_channel(self._schema)
+        while True:
+            try:
+                async with await connect(self._url, self._schema) as conn:
+                    await conn.execute(f'LISTEN "{channel}"')
+                    await self._refresh()
+                    async for notification in conn.notifies():
+                        await self._advance(StreamId.parse(notification.payload))
+            except psycopg.OperationalError as error:
+                logger.warning("projection listener reconnecting after: %s", error)
+                await asyncio.sleep(1.0)

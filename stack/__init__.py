@@ -1,0 +1,1 @@
+"""`batch-gateway up`: the whole system on one machine, embedded servers where no URL is given."""

@@ -1,0 +1,102 @@
+"""The components `batch-gateway up` runs as child processes, and their lifecycle."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from batch_gateway.stack.redis_server import free_port
+
+COMPONENTS = ("apiserver", "projector")
+READY_TIMEOUT_SECONDS = 60.0
+STOP_GRACE_SECONDS = 15.0
+
+
+class Component:
+    def __init__(self, name: str, host: str, port: int, log_file: Path) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
+        self.log_file = log_file
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def probe_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, environment: dict[str, str]) -> None:
+        command = [sys.executable, "-m", "batch_gateway", self.name]
+        command += ["--host", self.host, "--port", str(self.port)]
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            self.process = subprocess.Popen(
+                command, env={**os.environ, **environment}, stdout=log, stderr=log
+            )
+
+    def wait_until_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited at start; see {self.log_file}")
+            try:
+                with urllib.request.urlopen(f"{self.probe_url}/ready", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} was not ready within {READY_TIMEOUT_SECONDS:.0f}s")
+
+
+class ComponentSet:
+    def __init__(
+        self, environment: dict[str, str], host: str, api_port: int, log_dir: Path
+    ) -> None:
+        self._environment = environment
+        self._components = [
+            Component("apiserver", host, api_port, log_dir / "apiserver.log"),
+            Component("projector", "127.0.0.1", free_port(), log_dir / "projector.log"),
+        ]
+        self._running: list[Component] = []
+
+    def start(self, exclude: set[str]) -> None:
+        for component in self._components:
+            if component.name not in exclude:
+                component.start(self._environment)
+                self._running.append(component)
+        for component in self._running:
+            component.wait_until_ready()
+
+    def describe(self) -> list[str]:
+        return [
+            f"{c.name:<22} pid {c.process.pid if c.process else '-'}, "
+            f"probes {c.probe_url}/ready, log {c.log_file}"
+            for c in self._running
+        ]
+
+    def wait(self) -> str:
+        """Block until a component exits; return its name."""
+        while True:
+            for component in self._running:
+                if component.process is not None and component.process.poll() is not None:
+                    return component.name
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        for component in self._running:
+            if component.process is not None and component.process.poll() is None:
+                component.process.terminate()
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for component in self._running:
+            if component.process is None:
+                continue
+            try:
+                component.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                component.process.kill()
+                component.process.wait()

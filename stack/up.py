@@ -1,0 +1,168 @@
+"""`batch-gateway up`: every component on this machine, embedded servers where no URL is given.
+
+The components run as child processes (`batch-gateway apiserver`, `... projector`), exactly
+as in production, configured by the environment written to `DATA_DIR/stack.env`; the same
+file lets another terminal join the stack with one more component.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from batch_gateway.settings import CommonSettings, to_environment
+from batch_gateway.stack.components import COMPONENTS, ComponentSet
+from batch_gateway.stack.postgres_server import EmbeddedPostgres
+from batch_gateway.stack.redis_server import EmbeddedRedis, remembered_port
+from batch_gateway.storage import StorageSettings
+
+
+def add_up_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="API address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="API port (default 8000)")
+    parser.add_argument(
+        "--data-dir",
+        default="./.batch-gateway",
+        type=Path,
+        help="where embedded servers and files keep their data (default ./.batch-gateway)",
+    )
+    parser.add_argument("--redis-url", help="use this Redis/Valkey instead of an embedded one")
+    parser.add_argument("--postgres-url", help="use this PostgreSQL instead of an embedded one")
+    storage = parser.add_mutually_exclusive_group()
+    storage.add_argument("--storage-dir", type=Path, help="file storage folder (default DIR/files)")
+    storage.add_argument("--s3-endpoint", help="S3/MinIO endpoint URL, instead of a folder")
+    parser.add_argument("--s3-bucket", default="batch-gateway")
+    parser.add_argument("--s3-access-key", default="")
+    parser.add_argument("--s3-secret-key", default="")
+    parser.add_argument("--s3-region", default="")
+    parser.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        choices=sorted(COMPONENTS),
+        metavar="COMPONENT",
+        help=f"leave a component out, to run it separately ({', '.join(sorted(COMPONENTS))})",
+    )
+
+
+def run_up(args: argparse.Namespace) -> int:
+    data_dir: Path = args.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with _stop_on_signals(), contextlib.ExitStack() as stack:
+        redis_url, redis_note = args.redis_url, "given"
+        if redis_url is None:
+            redis_dir = data_dir / "redis"
+            redis = EmbeddedRedis(redis_dir, remembered_port(redis_dir))
+            redis.start()
+            stack.callback(redis.stop)
+            redis_url, redis_note = redis.url, f"embedded, data in {redis_dir}"
+        postgres_url, postgres_note = args.postgres_url, "given"
+        if postgres_url is None:
+            postgres = EmbeddedPostgres(data_dir / "postgres")
+            postgres.start()
+            stack.callback(postgres.stop)
+            postgres_url, postgres_note = postgres.url, f"embedded, data in {data_dir / 'postgres'}"
+        settings = CommonSettings(
+            redis_url=redis_url, postgres_url=postgres_url, storage=_storage(args, data_dir)
+        )
+        environment = to_environment(settings)
+        env_file = data_dir / "stack.env"
+        env_file.write_text("".join(f"{key}={value}\n" for key, value in environment.items()))
+        env_file.chmod(0o600)  # it may hold storage credentials
+
+        components = ComponentSet(environment, args.host, args.port, data_dir / "logs")
+        stack.callback(components.stop)
+        try:
+            components.start(exclude=set(args.without))
+        except RuntimeError as error:
+            print(f"batch-gateway up: {error}", file=sys.stderr)
+            return 1
+        print(
+            _banner(
+                args,
+                redis_url,
+                redis_note,
+                postgres_url,
+                postgres_note,
+                settings,
+                env_file,
+                components,
+            )
+        )
+        sys.stdout.flush()
+        try:
+            failed = components.wait()
+        except KeyboardInterrupt:
+            # A second Ctrl-C must not cut the orderly stop of servers holding data short.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            print("\nStopping Batch Gateway...", flush=True)
+            return 0
+        print(f"batch-gateway up: {failed} exited unexpectedly; stopping.", file=sys.stderr)
+        return 1
+
+
+def _storage(args: argparse.Namespace, data_dir: Path) -> StorageSettings:
+    if args.s3_endpoint:
+        return StorageSettings(
+            kind="s3",
+            s3_endpoint=args.s3_endpoint,
+            s3_bucket=args.s3_bucket,
+            s3_access_key=args.s3_access_key,
+            s3_secret_key=args.s3_secret_key,
+            s3_region=args.s3_region,
+        )
+    folder = (args.storage_dir or data_dir / "files").resolve()
+    return StorageSettings(kind="filesystem", fs_root=str(folder))
+
+
+def _banner(
+    args: argparse.Namespace,
+    redis_url: str,
+    redis_note: str,
+    postgres_url: str,
+    postgres_note: str,
+    settings: CommonSettings,
+    env_file: Path,
+    components: ComponentSet,
+) -> str:
+    storage = settings.storage
+    where = (
+        storage.fs_root
+        if storage.kind == "filesystem"
+        else f"{storage.s3_endpoint}/{storage.s3_bucket}"
+    )
+    lines = [
+        "Batch Gateway is up.",
+        f"  API (OpenAI base_url)  http://{args.host}:{args.port}/v1",
+        f"  Redis                  {redis_url}  ({redis_note})",
+        f"  PostgreSQL             {postgres_url}  ({postgres_note})",
+        f"  Storage                {storage.kind}: {where}",
+    ]
+    lines += [f"  {line}" for line in components.describe()]
+    lines += [
+        f"  Settings to join       {env_file}",
+        f"    e.g.  env $(cat {env_file} | xargs) batch-gateway projector --port 9201",
+        "Press Ctrl-C to stop.",
+    ]
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """Turn SIGTERM into the same clean stop as Ctrl-C."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous_term = signal.signal(signal.SIGTERM, interrupt)
+    previous_int = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)

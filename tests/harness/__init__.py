@@ -1,0 +1,1 @@
+"""Servers and fixtures shared by test suites."""

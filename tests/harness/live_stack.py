@@ -1,0 +1,87 @@
+"""The API server and the projector running for real, in a background thread.
+
+Tests talk to it over HTTP on a loopback port, with the official OpenAI SDK or httpx, as a
+client would; the components are the same objects `batch-gateway apiserver` and
+`batch-gateway projector` run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import msgspec
+import uvicorn
+
+from batch_gateway.clock import Clock, system_clock
+from batch_gateway.gateway.app import create_app
+from batch_gateway.projections.component import run_projector
+from batch_gateway.settings import ApiServerSettings, ProjectorSettings
+from batch_gateway.stack.redis_server import free_port
+
+START_TIMEOUT_SECONDS = 30.0
+
+
+class LiveStack:
+    def __init__(self, settings: ApiServerSettings, clock: Clock = system_clock) -> None:
+        self.settings = msgspec.structs.replace(settings, port=free_port())
+        self._clock = clock
+        self._thread = threading.Thread(target=self._main, name="live-stack", daemon=True)
+        self._started = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._server: uvicorn.Server | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.port}"
+
+    def __enter__(self) -> LiveStack:
+        self._thread.start()
+        if not self._started.wait(START_TIMEOUT_SECONDS) or self._error is not None:
+            raise RuntimeError("the live stack did not start") from self._error
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._loop is not None and self._stop is not None and self._server is not None:
+            self._server.should_exit = True
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=30)
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as error:
+            self._error = error
+            self._started.set()
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        config = uvicorn.Config(
+            create_app(self.settings, self._clock),
+            host="127.0.0.1",
+            port=self.settings.port,
+            lifespan="on",
+            log_config=None,
+            access_log=False,
+        )
+        self._server = uvicorn.Server(config)
+        projector_settings = ProjectorSettings(
+            redis_url=self.settings.redis_url,
+            postgres_url=self.settings.postgres_url,
+            postgres_schema=self.settings.postgres_schema,
+            key_prefix=self.settings.key_prefix,
+            storage=self.settings.storage,
+            port=free_port(),
+        )
+        serving = asyncio.create_task(self._server.serve())
+        projecting = asyncio.create_task(run_projector(projector_settings, self._stop))
+        while not self._server.started:
+            if serving.done():
+                await serving  # raises what stopped it
+                raise RuntimeError("uvicorn exited before it started")
+            await asyncio.sleep(0.01)
+        self._started.set()
+        await asyncio.gather(serving, projecting)
