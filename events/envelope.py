@@ -12,7 +12,7 @@ from __future__ import annotations
 import msgspec
 
 from batch_gateway.events.types import EVENT_TYPES, Event, event_type_name
-from batch_gateway.events.upcasting import upcast
+from batch_gateway.events.upcasting import UPCASTERS, Upcasters, upcast
 
 
 class StreamId(msgspec.Struct, frozen=True, order=True):
@@ -90,7 +90,7 @@ def encode(envelope: Envelope) -> tuple[str, bytes]:
     return name, _encoder.encode(wire)
 
 
-def decode(document: bytes) -> Envelope:
+def decode(document: bytes, upcasters: Upcasters = UPCASTERS) -> Envelope:
     """Decode an `event` document, upcasting entries written under older schema versions."""
     wire = _wire_decoder.decode(document)
     cls = EVENT_TYPES.get(wire.type)
@@ -102,7 +102,7 @@ def decode(document: bytes) -> Envelope:
     else:
         old = msgspec.json.decode(wire.data)
         event = msgspec.convert(
-            upcast(wire.type, wire.schema_version, old, cls.schema_version), cls
+            upcast(wire.type, wire.schema_version, old, cls.schema_version, upcasters), cls
         )
     return Envelope(
         event_id=wire.id,

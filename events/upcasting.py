@@ -13,19 +13,27 @@ from typing import Any
 
 Fields = dict[str, Any]
 Upcaster = Callable[[Fields], Fields]
+# (event type, version it upgrades from) -> upcaster.
+Upcasters = Mapping[tuple[str, int], Upcaster]
 
-# (event type, version it upgrades from) -> upcaster. Empty while every event is at v1.
-UPCASTERS: Mapping[tuple[str, int], Upcaster] = {}
+# The registry decoding uses. Empty while every event is at v1.
+UPCASTERS: Upcasters = {}
 
 
 class MissingUpcaster(ValueError):
     """No upcaster lifts this event type from this version."""
 
 
-def upcast(type_name: str, version: int, fields: Fields, target: int) -> Fields:
+def upcast(
+    type_name: str,
+    version: int,
+    fields: Fields,
+    target: int,
+    upcasters: Upcasters = UPCASTERS,
+) -> Fields:
     """Lift the `data` fields of `type_name` from `version` up to `target`."""
     while version < target:
-        step = UPCASTERS.get((type_name, version))
+        step = upcasters.get((type_name, version))
         if step is None:
             raise MissingUpcaster(f"no upcaster for {type_name} v{version}")
         fields = step(fields)

@@ -1,0 +1,141 @@
+"""`batch-gateway up` from a user's point of view: one command, a working API, data that
+survives a restart, and a stack another process can join through `stack.env`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from openai import OpenAI
+
+from batch_gateway.stack.redis_server import free_port
+
+START_TIMEOUT_SECONDS = 90.0
+
+
+class UpProcess:
+    def __init__(self, data_dir: Path, port: int, *extra: str) -> None:
+        self.port = port
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "batch_gateway", "up", "--data-dir", str(data_dir),
+             "--port", str(port), *extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.banner = self._read_banner()
+
+    def _read_banner(self) -> str:
+        assert self.process.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline().decode()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("Press Ctrl-C"):
+                return "".join(lines)
+        self.process.kill()
+        raise AssertionError("`up` did not come up:\n" + "".join(lines))
+
+    def client(self) -> OpenAI:
+        return OpenAI(
+            base_url=f"http://127.0.0.1:{self.port}/v1",
+            api_key="unused",
+            _strict_response_validation=True,
+        )
+
+    def interrupt(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        code = self.process.wait(timeout=60)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        return code
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "stack"
+
+
+def test_up_runs_the_system_and_keeps_data_across_restarts(data_dir: Path) -> None:
+    port = free_port()
+    first = UpProcess(data_dir, port)
+    try:
+        assert f"http://127.0.0.1:{port}/v1" in first.banner
+        assert "embedded" in first.banner
+        uploaded = first.client().files.create(
+            file=("requests.jsonl", b'{"custom_id": "1"}\n'), purpose="batch"
+        )
+        assert [f.id for f in first.client().files.list()] == [uploaded.id]
+    finally:
+        assert first.interrupt() == 0
+
+    env_lines = (data_dir / "stack.env").read_text().splitlines()
+    env = dict(line.split("=", 1) for line in env_lines)
+    assert env["BATCH_GATEWAY_REDIS_URL"].startswith("redis://127.0.0.1:")
+    assert env["BATCH_GATEWAY_POSTGRES_URL"].startswith("postgresql://")
+    assert env["BATCH_GATEWAY_STORAGE_FS_ROOT"] == str(data_dir.resolve() / "files")
+
+    second = UpProcess(data_dir, port)
+    try:
+        client = second.client()
+        assert client.files.retrieve(uploaded.id) == uploaded
+        assert client.files.content(uploaded.id).read() == b'{"custom_id": "1"}\n'
+    finally:
+        assert second.interrupt() == 0
+
+
+def test_a_component_left_out_can_join_from_stack_env(data_dir: Path) -> None:
+    port = free_port()
+    up = UpProcess(data_dir, port, "--without", "projector")
+    projector: subprocess.Popen[bytes] | None = None
+    try:
+        assert "projector" not in up.banner.split("Settings to join")[0].split("Storage")[1]
+        env_lines = (data_dir / "stack.env").read_text().splitlines()
+        environment = {**os.environ, **dict(line.split("=", 1) for line in env_lines)}
+        probe_port = free_port()
+        projector = subprocess.Popen(
+            [sys.executable, "-m", "batch_gateway", "projector", "--port", str(probe_port)],
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_ready(f"http://127.0.0.1:{probe_port}/ready")
+        uploaded = up.client().files.create(file=("a.jsonl", b"{}\n"), purpose="batch")
+        # Read-your-writes holds with the projector in its own process.
+        assert [f.id for f in up.client().files.list()] == [uploaded.id]
+    finally:
+        if projector is not None:
+            projector.send_signal(signal.SIGTERM)
+            assert projector.wait(timeout=30) == 0
+        assert up.interrupt() == 0
+
+
+def test_invalid_settings_name_the_key() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "batch_gateway", "projector"],
+        env={**os.environ, "BATCH_GATEWAY_BATCH_SIZE": "lots"},
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert b"BATCH_GATEWAY_BATCH_SIZE" in result.stderr
+
+
+def _wait_ready(url: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} never became ready")
