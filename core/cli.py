@@ -11,12 +11,15 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from batch_gateway.gateway.component import run_apiserver
 from batch_gateway.logs import configure_logging
+from batch_gateway.processors.component import run_processor
 from batch_gateway.projections.component import run_projector
 from batch_gateway.settings import (
     ApiServerSettings,
+    ProcessorSettings,
     ProjectorSettings,
     SettingsError,
     load_settings,
+    require_secrets_key,
 )
 from batch_gateway.stack.up import add_up_arguments, run_up
 
@@ -37,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     projector = commands.add_parser("projector", help="fold the event log into PostgreSQL")
     projector.add_argument("--host", help="address of /health, /ready, /metrics")
     projector.add_argument("--port", type=int, help="port of /health, /ready, /metrics")
+    processor = commands.add_parser("processor", help="validate and execute batch jobs")
+    processor.add_argument("--host", help="address of /health, /ready, /metrics")
+    processor.add_argument("--port", type=int, help="port of /health, /ready, /metrics")
     return parser
 
 
@@ -48,12 +54,18 @@ def main(argv: Sequence[str] | None = None) -> None:
             sys.exit(run_up(args))
         elif args.command == "apiserver":
             api_settings = load_settings(ApiServerSettings, os.environ, overrides)
+            require_secrets_key(api_settings)
             configure_logging("apiserver", api_settings.log_level)
             asyncio.run(run_apiserver(api_settings))
         elif args.command == "projector":
             projector_settings = load_settings(ProjectorSettings, os.environ, overrides)
             configure_logging("projector", projector_settings.log_level)
             asyncio.run(_until_signalled(lambda stop: run_projector(projector_settings, stop)))
+        elif args.command == "processor":
+            processor_settings = load_settings(ProcessorSettings, os.environ, overrides)
+            require_secrets_key(processor_settings)
+            configure_logging("processor", processor_settings.log_level)
+            asyncio.run(_until_signalled(lambda stop: run_processor(processor_settings, stop)))
     except SettingsError as error:
         print(f"batch-gateway {args.command}: invalid settings: {error}", file=sys.stderr)
         sys.exit(2)

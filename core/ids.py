@@ -6,11 +6,20 @@ import re
 import secrets
 
 FILE_ID = re.compile(r"^file-[0-9a-f]{24}$")
+BATCH_ID = re.compile(r"^batch_[0-9a-f]{32}$")
 
 
 def new_file_id() -> str:
     return f"file-{secrets.token_hex(12)}"
 
 
+def new_batch_id() -> str:
+    return f"batch_{secrets.token_hex(16)}"
+
+
 def is_file_id(value: str) -> bool:
     return FILE_ID.match(value) is not None
+
+
+def is_batch_id(value: str) -> bool:
+    return BATCH_ID.match(value) is not None

@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 import yaml
 
+from batch_gateway.secret_store import InvalidSecretsKey, load_secrets_key
 from batch_gateway.storage import StorageSettings
 
 ENV_PREFIX = "BATCH_GATEWAY_"
@@ -34,10 +35,16 @@ class CommonSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     postgres_schema: Annotated[str, msgspec.Meta(pattern=r"^[a-z_][a-z0-9_]{0,47}$")] = (
         "batch_gateway"
     )
-    # Every Redis key starts with this (inside a hash tag, see events/keys.py).
-    key_prefix: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "batch-gateway"
+    # Every Redis key starts with this (inside a hash tag, see events/keys.py). No braces: a
+    # prefix starting with "}" would empty the hash tag and scatter the keys over cluster slots.
+    key_prefix: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^{}]+$")] = (
+        "batch-gateway"
+    )
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
     log_level: str = "INFO"
+    # Encrypts captured pass-through headers at rest: 32 random bytes, URL-safe base64
+    # (`python -c "import base64,os;print(base64.urlsafe_b64encode(os.urandom(32)).decode())"`).
+    secrets_key: str = ""
 
 
 class FileLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -52,6 +59,32 @@ class FileLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     max_filename_length: Annotated[int, msgspec.Meta(gt=0)] = 512
 
 
+DEFAULT_ENDPOINTS = [
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/embeddings",
+    "/v1/responses",
+    "/v1/moderations",
+]
+CompletionWindow = Annotated[str, msgspec.Meta(pattern=r"^[1-9][0-9]*[hd]$")]
+
+
+class BatchLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a batch may ask for; OpenAI's rules by default."""
+
+    # Operators may add more endpoints their servers speak, e.g. /v1/rerank or /v1/classify.
+    endpoints: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_ENDPOINTS))
+    completion_windows: list[CompletionWindow] = msgspec.field(default_factory=lambda: ["24h"])
+    max_metadata_pairs: Annotated[int, msgspec.Meta(ge=0)] = 16
+    max_metadata_key_length: Annotated[int, msgspec.Meta(gt=0)] = 64
+    max_metadata_value_length: Annotated[int, msgspec.Meta(gt=0)] = 512
+    min_output_expiry_seconds: Annotated[int, msgspec.Meta(gt=0)] = 3600
+    max_output_expiry_seconds: Annotated[int, msgspec.Meta(gt=0)] = 2_592_000
+    # Request headers captured at create time and forwarded with every downstream request.
+    pass_through_headers: list[str] = msgspec.field(default_factory=lambda: ["Authorization"])
+    idempotency_ttl_seconds: Annotated[int, msgspec.Meta(gt=0)] = 86_400
+
+
 class ApiServerSettings(CommonSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: Port = 8000
@@ -62,6 +95,7 @@ class ApiServerSettings(CommonSettings, frozen=True, kw_only=True, forbid_unknow
     # How long a command waits for its own event to reach the projections (read-your-writes).
     projection_wait_seconds: Seconds = 5.0
     files: FileLimits = msgspec.field(default_factory=FileLimits)
+    batches: BatchLimits = msgspec.field(default_factory=BatchLimits)
 
 
 class ProjectorSettings(CommonSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -69,6 +103,21 @@ class ProjectorSettings(CommonSettings, frozen=True, kw_only=True, forbid_unknow
     # /health, /ready and /metrics.
     port: Port = 9101
     batch_size: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 500
+
+
+class ProcessorSettings(CommonSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    # /health, /ready and /metrics.
+    port: Port = 9102
+    # Identifies this processor in consumer groups and claim events; default: host name + pid.
+    name: str = ""
+    max_requests_per_batch: Annotated[int, msgspec.Meta(gt=0)] = 50_000
+    # At most this many line errors are reported for a rejected input file.
+    max_validation_errors: Annotated[int, msgspec.Meta(gt=0)] = 100
+    # Whether one input file may mix models (each is planned and dispatched separately).
+    allow_multiple_models: bool = True
+    # A pending entry idle this long belongs to a processor presumed dead and is reclaimed.
+    lease_seconds: Seconds = 30.0
 
 
 class SettingsError(ValueError):
@@ -89,6 +138,14 @@ def load_settings(
     _merge(values, _from_environment(cls, environ, ENV_PREFIX))
     _merge(values, dict(overrides or {}))
     return _convert(cls, values, ENV_PREFIX)
+
+
+def settings_for(cls: type[S], source: CommonSettings, **overrides: Any) -> S:
+    """Settings of another component that joins the same stack as `source`."""
+    values: dict[str, Any] = {
+        field.name: getattr(source, field.name) for field in msgspec.structs.fields(CommonSettings)
+    }
+    return cls(**values, **overrides)
 
 
 def to_environment(settings: msgspec.Struct, prefix: str = ENV_PREFIX) -> dict[str, str]:
@@ -172,3 +229,15 @@ def _convert(cls: type[S], values: dict[str, Any], prefix: str) -> S:
         except msgspec.ValidationError as error:
             raise SettingsError(f"{name}: {error}") from error
     return cls(**converted)
+
+
+def require_secrets_key(settings: CommonSettings) -> None:
+    """Fail at start, naming the variable, rather than at the first batch with headers."""
+    try:
+        load_secrets_key(settings.secrets_key)
+    except InvalidSecretsKey as error:
+        raise SettingsError(
+            f"{ENV_PREFIX}SECRETS_KEY: {error}; it encrypts captured pass-through headers. "
+            'Generate one with: python3 -c "import base64,os;'
+            'print(base64.urlsafe_b64encode(os.urandom(32)).decode())"'
+        ) from error

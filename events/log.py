@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any, cast
 
+import msgspec
 import redis.asyncio as aioredis
 import redis.exceptions
 
@@ -43,6 +44,16 @@ class VersionConflict(Conflict):
         self.actual = actual
 
 
+class JobEntry(msgspec.Struct, frozen=True):
+    """An entry for a job stream, appended atomically with the events that create the job."""
+
+    stream: str
+    aggregate_id: str
+
+    def encode(self) -> bytes:
+        return self.aggregate_id.encode()
+
+
 class EventLog:
     """The source of truth. Appends are atomic and version-checked per aggregate."""
 
@@ -56,16 +67,12 @@ class EventLog:
     def keys(self) -> StreamKeys:
         return self._keys
 
-    async def append(
-        self,
-        aggregate_id: str,
-        tenant: str,
-        expected_version: int,
-        events: Sequence[Event],
-    ) -> list[Recorded]:
-        """Append `events` to the aggregate, which must be at `expected_version` (0 = new)."""
+    def prepare(
+        self, aggregate_id: str, tenant: str, expected_version: int, events: Sequence[Event]
+    ) -> list[Envelope]:
+        """Envelopes for `events`, numbered on from `expected_version` (0 = a new aggregate)."""
         now = self._clock()
-        envelopes = [
+        return [
             Envelope(
                 event_id=f"evt_{uuid.uuid4().hex}",
                 aggregate_id=aggregate_id,
@@ -76,20 +83,38 @@ class EventLog:
             )
             for offset, event in enumerate(events, start=1)
         ]
-        args: list[Any] = [expected_version]
+
+    async def append(
+        self, aggregate_id: str, tenant: str, expected_version: int, events: Sequence[Event]
+    ) -> list[Recorded]:
+        """Append `events` to the aggregate, which must be at `expected_version` (0 = new)."""
+        return await self.append_envelopes(
+            self.prepare(aggregate_id, tenant, expected_version, events)
+        )
+
+    async def append_envelopes(
+        self, envelopes: Sequence[Envelope], enqueue: JobEntry | None = None
+    ) -> list[Recorded]:
+        """Append prepared envelopes of one aggregate atomically, if it is still at the version
+        the first one follows; with `enqueue`, also add that entry to a job stream in the same
+        atomic step (so a job is queued if and only if its event is in the log)."""
+        first = envelopes[0]
+        expected_version = first.aggregate_version - 1
+        args: list[Any] = [expected_version, enqueue.encode() if enqueue else b""]
         for envelope in envelopes:
             args.extend(encode(envelope))
         keys = [
             self._keys.global_stream,
-            self._keys.aggregate_stream(aggregate_id),
-            self._keys.aggregate_version(aggregate_id),
+            self._keys.aggregate_stream(first.aggregate_id),
+            self._keys.aggregate_version(first.aggregate_id),
+            enqueue.stream if enqueue else self._keys.global_stream,
         ]
         try:
             result = await self._append(keys=keys, args=args)
         except redis.exceptions.ConnectionError as error:
             raise Unavailable("The event log is unavailable; retry the request.") from error
         if int(result[0]) == 0:
-            raise VersionConflict(aggregate_id, expected_version, int(result[1]))
+            raise VersionConflict(first.aggregate_id, expected_version, int(result[1]))
         return [
             Recorded(StreamId.parse(raw_id), envelope)
             for raw_id, envelope in zip(result[1:], envelopes, strict=True)

@@ -12,6 +12,8 @@ from typing import ClassVar
 
 import msgspec
 
+from batch_gateway.events.batch_events import BATCH_EVENT_CLASSES, BatchEvent
+
 
 class FileUploaded(msgspec.Struct, frozen=True, kw_only=True, tag="file.uploaded"):
     """A file's bytes are stored under `storage_key` and the file exists from now on."""
@@ -46,11 +48,12 @@ class FileExpired(msgspec.Struct, frozen=True, kw_only=True, tag="file.expired")
 
 FileEvent = FileUploaded | FileDeleted | FileExpired
 
-# The union of every event type. Batch events join it with the Batches API.
-Event = FileEvent
+# The union of every event type of the log.
+Event = FileEvent | BatchEvent
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    str(cls.__struct_config__.tag): cls for cls in (FileUploaded, FileDeleted, FileExpired)
+    str(cls.__struct_config__.tag): cls
+    for cls in (FileUploaded, FileDeleted, FileExpired, *BATCH_EVENT_CLASSES)
 }
 
 

@@ -13,10 +13,11 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from batch_gateway.clock import Clock, system_clock
+from batch_gateway.gateway.batches import BatchesController
 from batch_gateway.gateway.errors import EXCEPTION_HANDLERS
 from batch_gateway.gateway.files import FilesController
 from batch_gateway.gateway.health import HealthController
-from batch_gateway.gateway.request_ids import RequestIdMiddleware
+from batch_gateway.gateway.request_ids import RequestIdMiddleware, ensure_request_id
 from batch_gateway.gateway.services import ApiServices, open_api_services
 from batch_gateway.gateway.tenancy import TenantResolver
 from batch_gateway.settings import ApiServerSettings
@@ -45,13 +46,14 @@ def create_app(settings: ApiServerSettings, clock: Clock = system_clock) -> Lite
         app_name="batch_gateway", prefix="batch_gateway_api", group_path=True
     )
     return Litestar(
-        route_handlers=[FilesController, HealthController, PrometheusController],
+        route_handlers=[FilesController, BatchesController, HealthController, PrometheusController],
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
             "tenant": Provide(provide_tenant, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[RequestIdMiddleware(), prometheus.middleware],
+        before_send=[ensure_request_id],
         lifespan=[lifespan],
         request_max_body_size=settings.files.max_bytes + FORM_OVERHEAD_BYTES,
         # Logging is configured once per process, as JSON (batch_gateway.logs).

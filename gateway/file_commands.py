@@ -8,8 +8,8 @@ from collections.abc import AsyncIterable
 
 from batch_gateway.clock import Clock
 from batch_gateway.errors import NotFound, PayloadTooLarge, Unavailable
-from batch_gateway.events import EventLog, FileDeleted, FileUploaded, Recorded, VersionConflict
-from batch_gateway.events.aggregate import fold
+from batch_gateway.events import EventLog, FileDeleted, FileUploaded, VersionConflict
+from batch_gateway.events.aggregate_store import AggregateStore
 from batch_gateway.events.file_aggregate import FileState, evolve_file
 from batch_gateway.gateway.file_form import UploadRequest, parse_upload_fields
 from batch_gateway.gateway.objects import DeletedFile, FileObject
@@ -30,8 +30,20 @@ logger = logging.getLogger(__name__)
 _DELETE_ATTEMPTS = 3
 
 
-def no_such_file(file_id: str) -> NotFound:
-    return NotFound(f"No such File object: {file_id}", param="file_id")
+def no_such_file(file_id: str, param: str = "file_id") -> NotFound:
+    return NotFound(f"No such File object: {file_id}", param=param)
+
+
+async def load_active_file(
+    files: AggregateStore[FileState], tenant: str, file_id: str, param: str = "file_id"
+) -> tuple[FileState, int]:
+    """The file's state from the log; another tenant's, a deleted or an unknown file is a 404."""
+    if not is_file_id(file_id):
+        raise no_such_file(file_id, param)
+    state, version = await files.load(file_id)
+    if state is None or state.tenant != tenant or state.lifecycle != "active":
+        raise no_such_file(file_id, param)
+    return state, version
 
 
 class FileCommands:
@@ -45,6 +57,7 @@ class FileCommands:
         projection_wait_seconds: float,
     ) -> None:
         self._log = log
+        self._files = AggregateStore(log, evolve_file)
         self._storage = storage
         self._waiter = waiter
         self._limits = limits
@@ -74,7 +87,7 @@ class FileCommands:
             # Nothing refers to the bytes unless the event was appended: take them back.
             await self._storage.delete(key)
             raise
-        await self._settle(recorded)
+        await self._waiter.settle(recorded[-1].stream_id, self._projection_wait_seconds)
         return FileObject(
             id=file_id,
             bytes=size,
@@ -88,24 +101,18 @@ class FileCommands:
         for _ in range(_DELETE_ATTEMPTS):
             state, version = await self._load(tenant, file_id)
             try:
-                recorded = await self._log.append(
-                    file_id, tenant, version, [FileDeleted(deleted_at=int(self._clock()))]
+                _, recorded = await self._files.append(
+                    file_id, tenant, state, version, [FileDeleted(deleted_at=int(self._clock()))]
                 )
             except VersionConflict:
                 continue  # changed under us (a concurrent delete, an expiry): look again
             await self._remove_bytes(state)
-            await self._settle(recorded)
+            await self._waiter.settle(recorded[-1].stream_id, self._projection_wait_seconds)
             return DeletedFile(id=file_id)
         raise Unavailable(f"{file_id} keeps changing concurrently; retry the request.")
 
     async def _load(self, tenant: str, file_id: str) -> tuple[FileState, int]:
-        if not is_file_id(file_id):
-            raise no_such_file(file_id)
-        records = await self._log.read_aggregate(file_id)
-        state, version = fold(evolve_file, (record.envelope for record in records))
-        if state is None or state.tenant != tenant or state.lifecycle != "active":
-            raise no_such_file(file_id)
-        return state, version
+        return await load_active_file(self._files, tenant, file_id)
 
     async def _remove_bytes(self, state: FileState) -> None:
         try:
@@ -113,15 +120,6 @@ class FileCommands:
         except StorageError as error:
             # The event already made the file gone; the gc's orphan sweep removes the bytes.
             logger.warning("could not delete the bytes of %s now: %s", state.id, error)
-
-    async def _settle(self, recorded: list[Recorded]) -> None:
-        """Read-your-writes: answer only once the projections show this change."""
-        if not await self._waiter.wait_for(recorded[-1].stream_id, self._projection_wait_seconds):
-            logger.warning(
-                "projections did not reach %s within %.1fs; answering anyway",
-                recorded[-1].stream_id,
-                self._projection_wait_seconds,
-            )
 
 
 def _uploaded_event(

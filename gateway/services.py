@@ -12,11 +12,15 @@ from psycopg_pool import AsyncConnectionPool
 from batch_gateway.clock import Clock
 from batch_gateway.events import EventLog
 from batch_gateway.events.keys import StreamKeys
+from batch_gateway.gateway.batch_commands import BatchCommands
 from batch_gateway.gateway.file_commands import FileCommands
+from batch_gateway.gateway.idempotency import IdempotencyKeys
+from batch_gateway.projections.batch_queries import BatchQueries
 from batch_gateway.projections.database import open_pool
 from batch_gateway.projections.file_queries import FileQueries
 from batch_gateway.projections.migrations import migrate
 from batch_gateway.projections.waiter import ProjectionWaiter
+from batch_gateway.secret_store import SecretStore, load_secrets_key
 from batch_gateway.settings import ApiServerSettings
 from batch_gateway.storage import ObjectStorage, open_storage
 
@@ -30,6 +34,8 @@ class ApiServices:
     log: EventLog
     file_commands: FileCommands
     file_queries: FileQueries
+    batch_commands: BatchCommands
+    batch_queries: BatchQueries
 
 
 @contextlib.asynccontextmanager
@@ -47,7 +53,10 @@ async def open_api_services(
         waiter = ProjectionWaiter(settings.postgres_url, settings.postgres_schema, pool)
         await waiter.start()
         stack.push_async_callback(waiter.close)
-        log = EventLog(client, StreamKeys(settings.key_prefix), clock)
+        keys = StreamKeys(settings.key_prefix)
+        log = EventLog(client, keys, clock)
+        secrets = SecretStore(client, keys, load_secrets_key(settings.secrets_key))
+        idempotency = IdempotencyKeys(client, keys, settings.batches.idempotency_ttl_seconds)
         yield ApiServices(
             settings=settings,
             redis=client,
@@ -58,4 +67,14 @@ async def open_api_services(
                 log, storage, waiter, settings.files, clock, settings.projection_wait_seconds
             ),
             file_queries=FileQueries(pool),
+            batch_commands=BatchCommands(
+                log,
+                waiter,
+                secrets,
+                idempotency,
+                settings.batches.pass_through_headers,
+                clock,
+                settings.projection_wait_seconds,
+            ),
+            batch_queries=BatchQueries(pool),
         )

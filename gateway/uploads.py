@@ -13,7 +13,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 
 from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMultipartParser
 
-from batch_gateway.errors import InvalidRequest, PayloadTooLarge
+from batch_gateway.errors import InvalidRequest
 
 # Text fields (purpose, expires_after) are tiny; anything bigger is not a form we expect.
 MAX_FIELD_BYTES = 64 * 1024
@@ -84,7 +84,11 @@ class UploadForm:
                 if not parser.closed:
                     raise InvalidRequest("The multipart body ended early.", param="file")
         except ParserLimitReached as error:
-            raise PayloadTooLarge("The upload has too many parts.", param="file") from error
+            # Too many parts, or a part's headers too long (a filename of thousands of
+            # characters): a malformed form rather than too many bytes, so a 400.
+            raise InvalidRequest(
+                f"The multipart body is over this server's limits: {error}", param="file"
+            ) from error
         except ParserError as error:
             raise InvalidRequest(
                 f"The multipart body is malformed: {error}", param="file"

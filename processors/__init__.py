@@ -1,1 +1,1 @@
-"""x."""
+"""Processors: the consumers that validate new batches and (next) execute queued jobs."""

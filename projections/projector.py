@@ -15,6 +15,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from batch_gateway.events import EventLog, Recorded, StreamId
+from batch_gateway.projections.batches import BatchesProjection
 from batch_gateway.projections.checkpoint import (
     advance_checkpoint,
     lock_checkpoint,
@@ -33,7 +34,7 @@ class Projection(Protocol):
 
 
 def all_projections() -> list[Projection]:
-    return [FilesProjection()]
+    return [FilesProjection(), BatchesProjection()]
 
 
 class Projector:
@@ -87,6 +88,8 @@ class Projector:
 
     async def apply(self, records: Sequence[Recorded]) -> int:
         """Apply `records` (in log order) in one transaction with the checkpoint."""
+        if not records:
+            return 0  # nothing to write, not even the first checkpoint row
         async with self._pool.connection() as conn, conn.transaction():
             cursor = conn.cursor()
             checkpoint = await lock_checkpoint(cursor, PROJECTION_NAME)

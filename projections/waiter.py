@@ -18,6 +18,7 @@ import time
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from batch_gateway.errors import Unavailable
 from batch_gateway.events import StreamId
 from batch_gateway.events.envelope import ORIGIN
 from batch_gateway.projections.checkpoint import notify_channel, read_checkpoint
@@ -65,6 +66,14 @@ class ProjectionWaiter:
                 await self._refresh()
         return True
 
+    async def settle(self, target: StreamId, within: float) -> None:
+        """Read-your-writes for a command: return once `target` is readable, or after `within`
+        seconds with a warning (the change is durable in the log either way; see ADR 0003)."""
+        if not await self.wait_for(target, within):
+            logger.warning(
+                "projections did not reach %s within %.1fs; answering anyway", target, within
+            )
+
     async def _refresh(self) -> None:
         try:
             async with self._pool.connection() as conn:
@@ -87,6 +96,8 @@ class ProjectionWaiter:
                     await self._refresh()
                     async for notification in conn.notifies():
                         await self._advance(StreamId.parse(notification.payload))
-            except psycopg.OperationalError as error:
+            except (psycopg.OperationalError, Unavailable) as error:
+                # `connect` reports an unreachable server as Unavailable: keep retrying, the
+                # waits poll meanwhile.
                 logger.warning("projection listener reconnecting after: %s", error)
                 await asyncio.sleep(1.0)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from batch_gateway.stack.redis_server import free_port
 
-COMPONENTS = ("apiserver", "projector")
+COMPONENTS = ("apiserver", "projector", "processor")
 READY_TIMEOUT_SECONDS = 60.0
 STOP_GRACE_SECONDS = 15.0
 
@@ -61,6 +61,7 @@ class ComponentSet:
         self._components = [
             Component("apiserver", host, api_port, log_dir / "apiserver.log"),
             Component("projector", "127.0.0.1", free_port(), log_dir / "projector.log"),
+            Component("processor", "127.0.0.1", free_port(), log_dir / "processor.log"),
         ]
         self._running: list[Component] = []
 

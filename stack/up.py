@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from batch_gateway.secret_store import new_secrets_key
 from batch_gateway.settings import CommonSettings, to_environment
 from batch_gateway.stack.components import COMPONENTS, ComponentSet
 from batch_gateway.stack.postgres_server import EmbeddedPostgres
@@ -67,12 +68,15 @@ def run_up(args: argparse.Namespace) -> int:
             stack.callback(postgres.stop)
             postgres_url, postgres_note = postgres.url, f"embedded, data in {data_dir / 'postgres'}"
         settings = CommonSettings(
-            redis_url=redis_url, postgres_url=postgres_url, storage=_storage(args, data_dir)
+            redis_url=redis_url,
+            postgres_url=postgres_url,
+            storage=_storage(args, data_dir),
+            secrets_key=_secrets_key(data_dir),
         )
         environment = to_environment(settings)
         env_file = data_dir / "stack.env"
         env_file.write_text("".join(f"{key}={value}\n" for key, value in environment.items()))
-        env_file.chmod(0o600)  # it may hold storage credentials
+        env_file.chmod(0o600)  # it holds the secrets key, and maybe storage credentials
 
         components = ComponentSet(environment, args.host, args.port, data_dir / "logs")
         stack.callback(components.stop)
@@ -104,6 +108,15 @@ def run_up(args: argparse.Namespace) -> int:
             return 0
         print(f"batch-gateway up: {failed} exited unexpectedly; stopping.", file=sys.stderr)
         return 1
+
+
+def _secrets_key(data_dir: Path) -> str:
+    """This stack's key for captured headers: made once, kept with the data it protects."""
+    path = data_dir / "secrets.key"
+    if not path.exists():
+        path.write_text(new_secrets_key())
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def _storage(args: argparse.Namespace, data_dir: Path) -> StorageSettings:

@@ -13,6 +13,7 @@ from batch_gateway.clock import system_clock
 from batch_gateway.events import EventLog
 from batch_gateway.events.keys import StreamKeys
 from batch_gateway.projections.database import drop_schema
+from batch_gateway.secret_store import new_secrets_key
 from batch_gateway.settings import ApiServerSettings
 from batch_gateway.storage import StorageSettings
 from tests.harness import services
@@ -80,6 +81,7 @@ def api_settings(
         postgres_schema=pg_schema,
         key_prefix=key_prefix,
         storage=StorageSettings(kind="filesystem", fs_root=str(tmp_path / "files")),
+        secrets_key=new_secrets_key(),
     )
 
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-from batch_gateway.events import Envelope, Event, FileDeleted, FileExpired, FileUploaded
+from batch_gateway.events import (
+    Envelope,
+    Event,
+    EventLog,
+    FileDeleted,
+    FileExpired,
+    FileUploaded,
+)
 
 
 def new_file_id() -> str:
@@ -51,3 +58,18 @@ def envelope(
         occurred_at=1_700_000_000.5,
         event=event,
     )
+
+
+async def upload_file(
+    log: EventLog, tenant: str = "acme", *, purpose: str = "batch", file_id: str | None = None
+) -> str:
+    """Append the upload of a new file and return its id."""
+    file_id = file_id or new_file_id()
+    await log.append(
+        file_id, tenant, 0, [uploaded(purpose=purpose, storage_key=f"{tenant}/{file_id}")]
+    )
+    return file_id
+
+
+async def delete_file(log: EventLog, file_id: str, tenant: str = "acme") -> None:
+    await log.append(file_id, tenant, await log.version(file_id), [deleted()])

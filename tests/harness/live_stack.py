@@ -8,15 +8,23 @@ client would; the components are the same objects `batch-gateway apiserver` and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+from collections.abc import Callable
 
 import msgspec
 import uvicorn
 
 from batch_gateway.clock import Clock, system_clock
 from batch_gateway.gateway.app import create_app
+from batch_gateway.processors.component import run_processor
 from batch_gateway.projections.component import run_projector
-from batch_gateway.settings import ApiServerSettings, ProjectorSettings
+from batch_gateway.settings import (
+    ApiServerSettings,
+    ProcessorSettings,
+    ProjectorSettings,
+    settings_for,
+)
 from batch_gateway.stack.redis_server import free_port
 
 START_TIMEOUT_SECONDS = 30.0
@@ -68,20 +76,29 @@ class LiveStack:
             access_log=False,
         )
         self._server = uvicorn.Server(config)
-        projector_settings = ProjectorSettings(
-            redis_url=self.settings.redis_url,
-            postgres_url=self.settings.postgres_url,
-            postgres_schema=self.settings.postgres_schema,
-            key_prefix=self.settings.key_prefix,
-            storage=self.settings.storage,
-            port=free_port(),
+        projector_settings = settings_for(ProjectorSettings, self.settings, port=free_port())
+        processor_settings = settings_for(
+            ProcessorSettings, self.settings, port=free_port(), name="live-stack"
         )
         serving = asyncio.create_task(self._server.serve())
         projecting = asyncio.create_task(run_projector(projector_settings, self._stop))
+        processing = asyncio.create_task(run_processor(processor_settings, self._stop))
         while not self._server.started:
             if serving.done():
                 await serving  # raises what stopped it
                 raise RuntimeError("uvicorn exited before it started")
             await asyncio.sleep(0.01)
         self._started.set()
-        await asyncio.gather(serving, projecting)
+        try:
+            await serving
+        finally:
+            # The projector and the processor notice `stop` only between blocking reads of up
+            # to a second; their work is transactional, so a test stack need not wait for that.
+            for task in (projecting, processing):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+
+# Starts a LiveStack with some settings changed (the `start_stack` fixture of tests/api).
+StartStack = Callable[..., LiveStack]

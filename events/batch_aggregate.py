@@ -1,0 +1,170 @@
+"""The batch aggregate: its state machine, and what its events add up to.
+
+    validating ──validated──▶ in_progress ──finalizing──▶ finalizing ──completed──▶ completed
+        │  └─────────failed──────┴───────────────────────────┴──────────────▶ failed
+        ├──cancel_requested──▶ cancelling ──cancelled──▶ cancelled
+        └──expired (also from in_progress)──▶ expired
+
+A batch that no processor has claimed yet is cancelled in one step (cancel_requested and
+cancelled appended together).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from batch_gateway.errors import Conflict
+from batch_gateway.events.batch_events import (
+    BatchCancelled,
+    BatchCancelRequested,
+    BatchCompleted,
+    BatchCreated,
+    BatchError,
+    BatchEvent,
+    BatchExpired,
+    BatchFailed,
+    BatchFinalizing,
+    BatchInProgress,
+    BatchProgress,
+    BatchValidated,
+    RequestCounts,
+    Usage,
+)
+from batch_gateway.events.envelope import Envelope
+
+BatchStatus = Literal[
+    "validating",
+    "failed",
+    "in_progress",
+    "finalizing",
+    "completed",
+    "expired",
+    "cancelling",
+    "cancelled",
+]
+TERMINAL: frozenset[BatchStatus] = frozenset({"failed", "completed", "expired", "cancelled"})
+
+# Which event may follow which status; anything else is rejected before it is appended.
+_ALLOWED: dict[BatchStatus, tuple[type[BatchEvent], ...]] = {
+    "validating": (BatchValidated, BatchFailed, BatchCancelRequested, BatchExpired),
+    "in_progress": (
+        BatchInProgress,
+        BatchProgress,
+        BatchFinalizing,
+        BatchFailed,
+        BatchCancelRequested,
+        BatchExpired,
+    ),
+    "cancelling": (BatchInProgress, BatchProgress, BatchCancelled, BatchFailed),
+    "finalizing": (BatchInProgress, BatchCompleted, BatchFailed),
+}
+
+
+class IllegalTransition(Conflict):
+    default_code = "invalid_state_transition"
+
+
+class BatchState(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    tenant: str
+    status: BatchStatus
+    input_file_id: str
+    endpoint: str
+    completion_window: str
+    created_at: int
+    expires_at: int
+    metadata: dict[str, str] | None
+    output_expires_after_seconds: int | None
+    pass_through_headers: list[str]
+    models: list[str] = msgspec.field(default_factory=list)
+    priority: str | None = None
+    claims: int = 0
+    request_counts: RequestCounts = msgspec.field(default_factory=RequestCounts)
+    usage: Usage = msgspec.field(default_factory=Usage)
+    errors: list[BatchError] = msgspec.field(default_factory=list)
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def started(self) -> bool:
+        """Whether a processor has claimed the job (so cancelling needs its cooperation)."""
+        return self.claims > 0
+
+
+def evolve_batch(state: BatchState | None, envelope: Envelope) -> BatchState:
+    event = envelope.event
+    if state is None:
+        if isinstance(event, BatchCreated):
+            return _created(envelope.aggregate_id, envelope.tenant, event)
+        raise IllegalTransition(f"{_name(event)} cannot start a batch")
+    if not isinstance(event, _ALLOWED.get(state.status, ())):
+        raise IllegalTransition(
+            f"{_name(event)} is not allowed for a batch with status '{state.status}'"
+        )
+    replace = msgspec.structs.replace
+    match event:
+        case BatchValidated():
+            models = list(event.models)
+            return replace(
+                state,
+                status="in_progress",
+                models=models,
+                priority=event.priority,
+                request_counts=RequestCounts(total=event.total),
+            )
+        case BatchInProgress():
+            return replace(state, claims=state.claims + 1)
+        case BatchProgress():
+            return replace(state, request_counts=event.request_counts, usage=event.usage)
+        case BatchFinalizing():
+            return replace(state, status="finalizing")
+        case BatchCompleted():
+            return replace(
+                state,
+                status="completed",
+                request_counts=event.request_counts,
+                usage=event.usage,
+                output_file_id=event.output_file_id,
+                error_file_id=event.error_file_id,
+            )
+        case BatchFailed():
+            return replace(state, status="failed", errors=list(event.errors))
+        case BatchCancelRequested():
+            return replace(state, status="cancelling")
+        case BatchCancelled() | BatchExpired():
+            status: BatchStatus = "cancelled" if isinstance(event, BatchCancelled) else "expired"
+            return replace(
+                state,
+                status=status,
+                request_counts=event.request_counts or state.request_counts,
+                usage=event.usage or state.usage,
+                output_file_id=event.output_file_id,
+                error_file_id=event.error_file_id,
+            )
+    raise IllegalTransition(f"{_name(event)} does not apply to a batch")
+
+
+def _created(batch_id: str, tenant: str, event: BatchCreated) -> BatchState:
+    return BatchState(
+        id=batch_id,
+        tenant=tenant,
+        status="validating",
+        input_file_id=event.input_file_id,
+        endpoint=event.endpoint,
+        completion_window=event.completion_window,
+        created_at=event.created_at,
+        expires_at=event.expires_at,
+        metadata=event.metadata,
+        output_expires_after_seconds=event.output_expires_after_seconds,
+        pass_through_headers=list(event.pass_through_headers),
+    )
+
+
+def _name(event: object) -> str:
+    return str(type(event).__struct_config__.tag)  # type: ignore[attr-defined]

@@ -1,0 +1,156 @@
+"""Batch commands: create and cancel. They decide from the batch aggregate's state, append
+events, and wait for the projections to show the change; they never write projection tables."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import redis.exceptions
+
+from batch_gateway.clock import Clock
+from batch_gateway.errors import Conflict, InvalidRequest, NotFound, Unavailable
+from batch_gateway.events import EventLog, Recorded, VersionConflict
+from batch_gateway.events.aggregate_store import AggregateStore
+from batch_gateway.events.batch_aggregate import BatchState, evolve_batch
+from batch_gateway.events.batch_events import BatchCancelled, BatchCancelRequested, BatchCreated
+from batch_gateway.events.file_aggregate import evolve_file
+from batch_gateway.gateway.batch_request import CreateBatchRequest, window_seconds
+from batch_gateway.gateway.file_commands import load_active_file
+from batch_gateway.gateway.idempotency import IdempotencyKeys, fingerprint
+from batch_gateway.ids import is_batch_id, new_batch_id
+from batch_gateway.projections.waiter import ProjectionWaiter
+from batch_gateway.secret_store import SecretStore
+
+logger = logging.getLogger(__name__)
+
+_ATTEMPTS = 3
+# Captured headers outlive the completion window by this much, in case a batch ends late.
+SECRET_GRACE_SECONDS = 86_400
+
+
+def no_such_batch(batch_id: str) -> NotFound:
+    return NotFound(f"No such Batch object: {batch_id}", param="batch_id")
+
+
+class BatchCommands:
+    def __init__(
+        self,
+        log: EventLog,
+        waiter: ProjectionWaiter,
+        secrets: SecretStore,
+        idempotency: IdempotencyKeys,
+        pass_through_headers: list[str],
+        clock: Clock,
+        projection_wait_seconds: float,
+    ) -> None:
+        self._batches = AggregateStore(log, evolve_batch)
+        self._files = AggregateStore(log, evolve_file)
+        self._waiter = waiter
+        self._secrets = secrets
+        self._idempotency = idempotency
+        self._pass_through = [name.lower() for name in pass_through_headers]
+        self._clock = clock
+        self._projection_wait_seconds = projection_wait_seconds
+
+    async def create(
+        self,
+        tenant: str,
+        request: CreateBatchRequest,
+        headers: Mapping[str, str],
+        idempotency_key: str | None,
+    ) -> str:
+        """Create the batch (or find the one this idempotency key created); returns its id."""
+        input_file, _ = await load_active_file(
+            self._files, tenant, request.input_file_id, param="input_file_id"
+        )
+        if input_file.purpose != "batch":
+            raise InvalidRequest(
+                f"File {input_file.id} has purpose '{input_file.purpose}'; a batch needs a file "
+                "uploaded with purpose 'batch'.",
+                param="input_file_id",
+                code="invalid_input_file",
+            )
+        batch_id = new_batch_id()
+        if idempotency_key is not None:
+            earlier = await self._idempotency.claim(
+                tenant, idempotency_key, fingerprint(request), batch_id
+            )
+            if earlier is not None:
+                return earlier
+        try:
+            return await self._create(tenant, batch_id, request, headers)
+        except BaseException:
+            if idempotency_key is not None:
+                await self._idempotency.release(tenant, idempotency_key)
+            raise
+
+    async def _create(
+        self, tenant: str, batch_id: str, request: CreateBatchRequest, headers: Mapping[str, str]
+    ) -> str:
+        window = window_seconds(request.completion_window)
+        captured = {name: headers[name] for name in self._pass_through if name in headers}
+        if captured:
+            await self._secrets.put(batch_id, tenant, captured, window + SECRET_GRACE_SECONDS)
+        created_at = int(self._clock())
+        event = BatchCreated(
+            input_file_id=request.input_file_id,
+            endpoint=request.endpoint,
+            completion_window=request.completion_window,
+            created_at=created_at,
+            expires_at=created_at + window,
+            metadata=request.metadata,
+            output_expires_after_seconds=request.output_expires_after_seconds,
+            pass_through_headers=sorted(captured),
+        )
+        try:
+            _, recorded = await self._batches.append(batch_id, tenant, None, 0, [event])
+        except BaseException:
+            await self._secrets.delete(batch_id)
+            raise
+        await self._settle(recorded)
+        return batch_id
+
+    async def cancel(self, tenant: str, batch_id: str) -> None:
+        for _ in range(_ATTEMPTS):
+            state, version = await self._load(tenant, batch_id)
+            if state.status == "cancelling":
+                return
+            if state.status not in ("validating", "in_progress"):
+                raise Conflict(f"Cannot cancel a batch with status '{state.status}'.")
+            now = int(self._clock())
+            events: list[BatchCancelRequested | BatchCancelled] = [
+                BatchCancelRequested(cancelling_at=now)
+            ]
+            if not state.started:
+                # Nobody works on it: nothing to stop, so it is cancelled at once.
+                events.append(BatchCancelled(cancelled_at=now))
+            try:
+                new_state, recorded = await self._batches.append(
+                    batch_id, tenant, state, version, events
+                )
+            except VersionConflict:
+                continue  # a processor or the validator moved it on: decide again
+            if new_state.terminal:
+                await self._forget_secrets(batch_id)
+            await self._settle(recorded)
+            return
+        raise Unavailable(f"{batch_id} keeps changing concurrently; retry the request.")
+
+    async def _load(self, tenant: str, batch_id: str) -> tuple[BatchState, int]:
+        if not is_batch_id(batch_id):
+            raise no_such_batch(batch_id)
+        state, version = await self._batches.load(batch_id)
+        if state is None or state.tenant != tenant:
+            raise no_such_batch(batch_id)
+        return state, version
+
+    async def _forget_secrets(self, batch_id: str) -> None:
+        try:
+            await self._secrets.delete(batch_id)
+        except redis.exceptions.RedisError as error:
+            # The cancel stands; the sealed headers expire with their TTL anyway.
+            logger.warning("could not delete the captured headers of %s: %s", batch_id, error)
+
+    async def _settle(self, recorded: list[Recorded]) -> None:
+        await self._waiter.settle(recorded[-1].stream_id, self._projection_wait_seconds)

@@ -1,0 +1,77 @@
+"""The Batches API: `/v1/batches`, as OpenAI serves it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath, FromQuery, QueryParameter
+
+from batch_gateway.errors import InvalidRequest, Unavailable
+from batch_gateway.gateway.batch_commands import no_such_batch
+from batch_gateway.gateway.batch_objects import BatchList, BatchObject
+from batch_gateway.gateway.batch_request import parse_create_batch
+from batch_gateway.gateway.dependencies import Services, Tenant
+from batch_gateway.gateway.services import ApiServices
+from batch_gateway.projections.batch_queries import UnknownBatchCursor
+
+
+class BatchesController(Controller):
+    path = "/v1/batches"
+
+    @post("/", status_code=200, summary="Create a batch")
+    async def create(
+        self, request: Request[Any, Any, Any], services: Services, tenant: Tenant
+    ) -> BatchObject:
+        body = parse_create_batch(await request.body(), services.settings.batches)
+        batch_id = await services.batch_commands.create(
+            tenant, body, request.headers, request.headers.get("idempotency-key")
+        )
+        return await _read_back(services, tenant, batch_id)
+
+    @get("/", summary="List batches")
+    async def list_batches(
+        self,
+        services: Services,
+        tenant: Tenant,
+        after: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+    ) -> BatchList:
+        try:
+            page = await services.batch_queries.list(tenant, after=after, limit=limit)
+        except UnknownBatchCursor as error:
+            raise InvalidRequest(f"No such Batch object: {after}", param="after") from error
+        data = [BatchObject.from_record(record) for record in page.batches]
+        return BatchList(
+            data=data,
+            first_id=data[0].id if data else None,
+            last_id=data[-1].id if data else None,
+            has_more=page.has_more,
+        )
+
+    @get("/{batch_id:str}", summary="Retrieve a batch")
+    async def retrieve(
+        self, services: Services, tenant: Tenant, batch_id: FromPath[str]
+    ) -> BatchObject:
+        record = await services.batch_queries.get(tenant, batch_id)
+        if record is None:
+            raise no_such_batch(batch_id)
+        return BatchObject.from_record(record)
+
+    @post("/{batch_id:str}/cancel", status_code=200, summary="Cancel a batch")
+    async def cancel(
+        self, services: Services, tenant: Tenant, batch_id: FromPath[str]
+    ) -> BatchObject:
+        await services.batch_commands.cancel(tenant, batch_id)
+        return await _read_back(services, tenant, batch_id)
+
+
+async def _read_back(services: ApiServices, tenant: str, batch_id: str) -> BatchObject:
+    record = await services.batch_queries.get(tenant, batch_id)
+    if record is None:
+        # Only when the projector lagged past the read-your-writes wait: the change is in the
+        # log, so the client may simply retrieve it in a moment.
+        raise Unavailable(
+            f"{batch_id} was accepted but is not readable yet; retrieve it again shortly."
+        )
+    return BatchObject.from_record(record)

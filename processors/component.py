@@ -1,0 +1,66 @@
+"""The processor component: what `batch-gateway processor` runs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+
+import redis.asyncio as aioredis
+
+from batch_gateway.clock import system_clock
+from batch_gateway.events import EventLog
+from batch_gateway.events.keys import StreamKeys
+from batch_gateway.probe_server import ProbeServer
+from batch_gateway.processors.consumer_group import ConsumerGroup
+from batch_gateway.processors.validator import GROUP, Validator
+from batch_gateway.secret_store import SecretStore, load_secrets_key
+from batch_gateway.settings import ProcessorSettings
+from batch_gateway.storage import open_storage
+
+logger = logging.getLogger(__name__)
+
+# A validation entry delivered this many times without being acknowledged is poison.
+MAX_DELIVERIES = 5
+
+
+def processor_name(settings: ProcessorSettings) -> str:
+    return settings.name or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def validator_group(
+    client: aioredis.Redis, keys: StreamKeys, settings: ProcessorSettings
+) -> ConsumerGroup:
+    return ConsumerGroup(
+        client,
+        keys.global_stream,
+        GROUP,
+        processor_name(settings),
+        lease_ms=int(settings.lease_seconds * 1000),
+        max_deliveries=MAX_DELIVERIES,
+        dead_letter_stream=f"{keys.tag}:dead-letter",
+    )
+
+
+async def run_processor(settings: ProcessorSettings, stop: asyncio.Event) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        client = aioredis.Redis.from_url(settings.redis_url)
+        stack.push_async_callback(client.aclose)
+        storage = await open_storage(settings.storage)
+        stack.push_async_callback(storage.close)
+        keys = StreamKeys(settings.key_prefix)
+        log = EventLog(client, keys, system_clock)
+        secrets = SecretStore(client, keys, load_secrets_key(settings.secrets_key))
+        validator = Validator(
+            log, validator_group(client, keys, settings), storage, secrets, settings, system_clock
+        )
+        probes = ProbeServer(
+            settings.host, settings.port, {"redis": client.ping, "storage": storage.check}
+        )
+        await probes.start()
+        stack.push_async_callback(probes.close)
+        logger.info("processor %s validating new batches", processor_name(settings))
+        await validator.run(stop)
+        logger.info("processor stopped")

@@ -1,0 +1,160 @@
+"""Validating a batch input file line by line, as OpenAI does, with bounded memory.
+
+Each line must be a JSON object `{"custom_id", "method": "POST", "url": <the batch's
+endpoint>, "body": {...}}` with a unique `custom_id` and no `"stream": true`. Errors carry
+OpenAI's codes and 1-based line numbers; at most `max_errors` are reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable
+from typing import Any
+
+import msgspec
+
+from batch_gateway.events.batch_events import BatchError
+from batch_gateway.processors.lines import numbered_lines
+
+# Endpoints whose requests need no `model` (OpenAI picks a default moderation model).
+MODEL_OPTIONAL_ENDPOINTS = frozenset({"/v1/moderations"})
+
+
+class _Line(msgspec.Struct):
+    custom_id: Any = None
+    method: Any = None
+    url: Any = None
+    # Kept raw: only `model` and `stream` are looked at, the rest is never decoded here.
+    body: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
+
+
+class _Body(msgspec.Struct):
+    model: Any = None
+    stream: Any = None
+
+
+_line_decoder = msgspec.json.Decoder(_Line)
+_body_decoder = msgspec.json.Decoder(_Body)
+
+
+class ValidationResult(msgspec.Struct, frozen=True):
+    total: int
+    models: list[str]
+    errors: list[BatchError]
+
+
+class _Checker:
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.custom_ids: set[str] = set()
+        self.models: set[str] = set()
+        self.errors: list[BatchError] = []
+        self.total = 0
+
+    def fail(self, line: int, code: str, message: str, param: str | None = None) -> None:
+        self.errors.append(BatchError(code=code, message=message, param=param, line=line))
+
+    def check(self, number: int, raw: bytes) -> None:
+        try:
+            line = _line_decoder.decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            if _is_utf8(raw):
+                self.fail(number, "invalid_json_line", "This line is not a valid JSON object.")
+            else:
+                self.fail(number, "invalid_file_encoding", "The file must be encoded as UTF-8.")
+            return
+        for field in ("custom_id", "method", "url"):
+            if getattr(line, field) is None:
+                self.fail(number, "missing_required_parameter", f"Missing '{field}'.", field)
+                return
+        if not line.body:
+            self.fail(number, "missing_required_parameter", "Missing 'body'.", "body")
+            return
+        if not isinstance(line.custom_id, str) or not line.custom_id:
+            self.fail(
+                number, "invalid_custom_id", "custom_id must be a non-empty string.", "custom_id"
+            )
+        elif line.custom_id in self.custom_ids:
+            self.fail(
+                number,
+                "duplicate_custom_id",
+                f"custom_id {line.custom_id!r} is already used by an earlier line.",
+                "custom_id",
+            )
+        else:
+            self.custom_ids.add(line.custom_id)
+        if line.method != "POST":
+            self.fail(
+                number, "invalid_method", "The method of every request must be POST.", "method"
+            )
+        if line.url != self.endpoint:
+            self.fail(
+                number,
+                "invalid_url",
+                f"The url must be the batch's endpoint, {self.endpoint}.",
+                "url",
+            )
+        self._check_body(number, line.body)
+
+    def _check_body(self, number: int, raw: msgspec.Raw) -> None:
+        try:
+            body = _body_decoder.decode(raw)
+        except msgspec.ValidationError:
+            self.fail(number, "invalid_json_line", "body must be a JSON object.", "body")
+            return
+        if body.stream is True:
+            self.fail(
+                number,
+                "streaming_unsupported",
+                "Streaming is not supported in batches.",
+                "body.stream",
+            )
+        if isinstance(body.model, str) and body.model:
+            self.models.add(body.model)
+        elif body.model is not None:
+            self.fail(number, "invalid_value", "body.model must be a string.", "body.model")
+        elif self.endpoint not in MODEL_OPTIONAL_ENDPOINTS:
+            self.fail(number, "missing_required_parameter", "Missing 'body.model'.", "body.model")
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+async def validate_input(
+    chunks: AsyncIterable[bytes],
+    *,
+    endpoint: str,
+    max_requests: int,
+    max_errors: int,
+    allow_multiple_models: bool = True,
+) -> ValidationResult:
+    checker = _Checker(endpoint)
+    async for number, raw in numbered_lines(chunks):
+        if not raw.strip():
+            continue  # blank lines carry no request
+        checker.total += 1
+        if checker.total > max_requests:
+            checker.fail(
+                number,
+                "too_many_requests",
+                f"A batch may hold at most {max_requests} requests.",
+            )
+            break
+        checker.check(number, raw)
+        if len(checker.errors) >= max_errors:
+            break
+    if checker.total == 0 and not checker.errors:
+        checker.fail(1, "empty_file", "The input file holds no requests.")
+    models = sorted(checker.models)
+    if not allow_multiple_models and len(models) > 1 and not checker.errors:
+        checker.fail(
+            1,
+            "multiple_models",
+            f"Every request of a batch must use the same model; found {', '.join(models)}.",
+            "body.model",
+        )
+    return ValidationResult(checker.total, models, checker.errors[:max_errors])

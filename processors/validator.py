@@ -1,0 +1,167 @@
+"""The validator: claims each new batch and decides `batch.validated` or `batch.failed`.
+
+It is a consumer group ("validators") on the global stream, so a batch is validated if and
+only if its `batch.created` is in the log, even when the API server that appended it died a
+moment later. Every other event is acknowledged unread. The verdict is appended with the
+version the batch was read at: a batch cancelled meanwhile makes the append conflict, and
+the validator then finds it no longer `validating` and lets it be. A valid batch is queued on
+the job stream of its priority class in the same atomic step as its `batch.validated`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import redis.exceptions
+
+from batch_gateway.clock import Clock
+from batch_gateway.events import EventLog, VersionConflict
+from batch_gateway.events.aggregate_store import AggregateStore
+from batch_gateway.events.batch_aggregate import BatchState, evolve_batch
+from batch_gateway.events.batch_events import (
+    BatchError,
+    BatchExpired,
+    BatchFailed,
+    BatchValidated,
+)
+from batch_gateway.events.envelope import decode
+from batch_gateway.events.file_aggregate import evolve_file
+from batch_gateway.events.log import JobEntry
+from batch_gateway.processors.consumer_group import ConsumerGroup
+from batch_gateway.processors.priority import job_stream, priority_of
+from batch_gateway.processors.validation import ValidationResult, validate_input
+from batch_gateway.secret_store import SecretStore
+from batch_gateway.settings import ProcessorSettings
+from batch_gateway.storage import ObjectNotFound, ObjectStorage, StorageError
+
+logger = logging.getLogger(__name__)
+
+GROUP = "validators"
+READ_COUNT = 32
+_CREATED = b"batch.created"
+
+
+class Validator:
+    def __init__(
+        self,
+        log: EventLog,
+        group: ConsumerGroup,
+        storage: ObjectStorage,
+        secrets: SecretStore,
+        settings: ProcessorSettings,
+        clock: Clock,
+    ) -> None:
+        self._log = log
+        self._group = group
+        self._storage = storage
+        self._secrets = secrets
+        self._settings = settings
+        self._clock = clock
+        self._batches = AggregateStore(log, evolve_batch)
+        self._files = AggregateStore(log, evolve_file)
+
+    async def run(self, stop: asyncio.Event, *, block_ms: int = 1000) -> None:
+        await self._group.ensure()
+        while not stop.is_set():
+            try:
+                await self.step(block_ms)
+            except (redis.exceptions.ConnectionError, StorageError) as error:
+                logger.warning("validator backing off after: %s", error)
+                await asyncio.sleep(1.0)
+
+    async def drain(self) -> int:
+        """Handle every entry waiting now, without blocking; returns how many (tests)."""
+        await self._group.ensure()
+        handled = 0
+        while (count := await self.step(None)) > 0:
+            handled += count
+        return handled
+
+    async def step(self, block_ms: int | None) -> int:
+        """One round: reclaim entries of dead validators, read new ones, handle them."""
+        entries = await self._group.reclaim(READ_COUNT)
+        entries += await self._group.read(READ_COUNT, block_ms)
+        for entry_id, fields in entries:
+            if fields.get(b"type") == _CREATED and not await self._handle_created(entry_id, fields):
+                continue  # poison: already moved to the dead-letter stream
+            await self._group.ack(entry_id)
+        return len(entries)
+
+    async def _handle_created(self, entry_id: bytes, fields: dict[bytes, bytes]) -> bool:
+        batch_id = decode(fields[b"event"]).aggregate_id
+        deliveries = await self._group.deliveries(entry_id)
+        if self._group.is_poison(deliveries):
+            await self._fail(
+                batch_id, "validation_failed", "Validating the batch failed repeatedly."
+            )
+            await self._group.dead_letter(entry_id, fields, f"delivered {deliveries} times")
+            return False
+        await self.judge(batch_id)
+        return True
+
+    async def judge(self, batch_id: str) -> None:
+        for _ in range(3):
+            state, version = await self._batches.load(batch_id)
+            if state is None or state.status != "validating":
+                return  # cancelled, or judged by another validator already
+            try:
+                await self._judge(state, version)
+                return
+            except VersionConflict:
+                continue
+
+    async def _judge(self, state: BatchState, version: int) -> None:
+        now = int(self._clock())
+        if now >= state.expires_at:
+            await self._end(state, version, BatchExpired(expired_at=now))
+            return
+        result = await self._validate(state)
+        if result.errors:
+            await self._end(state, version, BatchFailed(failed_at=now, errors=result.errors))
+            return
+        priority = priority_of(state.metadata)
+        event = BatchValidated(
+            validated_at=now, total=result.total, models=result.models, priority=priority
+        )
+        entry = JobEntry(job_stream(self._log.keys, priority), state.id)
+        await self._batches.append(state.id, state.tenant, state, version, [event], enqueue=entry)
+        logger.info(
+            "batch %s validated: %d requests, queued as %s", state.id, result.total, priority
+        )
+
+    async def _validate(self, state: BatchState) -> ValidationResult:
+        file_state, _ = await self._files.load(state.input_file_id)
+        missing = ValidationResult(
+            0,
+            [],
+            [BatchError(code="invalid_input_file", message="The input file no longer exists.")],
+        )
+        if file_state is None or file_state.lifecycle != "active":
+            return missing
+        try:
+            reader = await self._storage.read(file_state.storage_key)
+        except ObjectNotFound:
+            return missing
+        async with reader:
+            return await validate_input(
+                reader,
+                endpoint=state.endpoint,
+                max_requests=self._settings.max_requests_per_batch,
+                max_errors=self._settings.max_validation_errors,
+                allow_multiple_models=self._settings.allow_multiple_models,
+            )
+
+    async def _end(
+        self, state: BatchState, version: int, event: BatchFailed | BatchExpired
+    ) -> None:
+        await self._batches.append(state.id, state.tenant, state, version, [event])
+        await self._secrets.delete(state.id)
+        logger.info("batch %s ended while validating: %s", state.id, type(event).__name__)
+
+    async def _fail(self, batch_id: str, code: str, message: str) -> None:
+        state, version = await self._batches.load(batch_id)
+        if state is None or state.terminal:
+            return
+        error = BatchError(code=code, message=message)
+        await self._end(state, version, BatchFailed(failed_at=int(self._clock()), errors=[error]))
