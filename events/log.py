@@ -98,6 +98,8 @@ class EventLog:
         """Append prepared envelopes of one aggregate atomically, if it is still at the version
         the first one follows; with `enqueue`, also add that entry to a job stream in the same
         atomic step (so a job is queued if and only if its event is in the log)."""
+        if not envelopes:
+            return []
         first = envelopes[0]
         expected_version = first.aggregate_version - 1
         args: list[Any] = [expected_version, enqueue.encode() if enqueue else b""]

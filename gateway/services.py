@@ -20,6 +20,7 @@ from batch_gateway.projections.database import open_pool
 from batch_gateway.projections.file_queries import FileQueries
 from batch_gateway.projections.migrations import migrate
 from batch_gateway.projections.waiter import ProjectionWaiter
+from batch_gateway.redis_client import open_redis
 from batch_gateway.secret_store import SecretStore, load_secrets_key
 from batch_gateway.settings import ApiServerSettings
 from batch_gateway.storage import ObjectStorage, open_storage
@@ -44,7 +45,7 @@ async def open_api_services(
 ) -> AsyncIterator[ApiServices]:
     await migrate(settings.postgres_url, settings.postgres_schema)
     async with contextlib.AsyncExitStack() as stack:
-        client = aioredis.Redis.from_url(settings.redis_url)
+        client = open_redis(settings.redis_url)
         stack.push_async_callback(client.aclose)
         pool = await open_pool(settings.postgres_url, settings.postgres_schema)
         stack.push_async_callback(pool.close)

@@ -16,6 +16,7 @@ from batch_gateway.events.keys import StreamKeys
 from batch_gateway.probe_server import ProbeServer
 from batch_gateway.processors.consumer_group import ConsumerGroup
 from batch_gateway.processors.validator import GROUP, Validator
+from batch_gateway.redis_client import open_redis
 from batch_gateway.secret_store import SecretStore, load_secrets_key
 from batch_gateway.settings import ProcessorSettings
 from batch_gateway.storage import open_storage
@@ -46,7 +47,7 @@ def validator_group(
 
 async def run_processor(settings: ProcessorSettings, stop: asyncio.Event) -> None:
     async with contextlib.AsyncExitStack() as stack:
-        client = aioredis.Redis.from_url(settings.redis_url)
+        client = open_redis(settings.redis_url)
         stack.push_async_callback(client.aclose)
         storage = await open_storage(settings.storage)
         stack.push_async_callback(storage.close)

@@ -6,8 +6,6 @@ import asyncio
 import contextlib
 import logging
 
-import redis.asyncio as aioredis
-
 from batch_gateway.clock import system_clock
 from batch_gateway.events import EventLog
 from batch_gateway.events.keys import StreamKeys
@@ -15,6 +13,7 @@ from batch_gateway.probe_server import ProbeServer
 from batch_gateway.projections.database import open_pool
 from batch_gateway.projections.migrations import migrate
 from batch_gateway.projections.projector import Projector
+from batch_gateway.redis_client import open_redis
 from batch_gateway.settings import ProjectorSettings
 
 logger = logging.getLogger(__name__)
@@ -24,7 +23,7 @@ async def run_projector(settings: ProjectorSettings, stop: asyncio.Event) -> Non
     """Migrate, then follow the log into PostgreSQL until `stop` is set."""
     await migrate(settings.postgres_url, settings.postgres_schema)
     async with contextlib.AsyncExitStack() as stack:
-        client = aioredis.Redis.from_url(settings.redis_url)
+        client = open_redis(settings.redis_url)
         stack.push_async_callback(client.aclose)
         pool = await open_pool(settings.postgres_url, settings.postgres_schema, max_size=2)
         stack.push_async_callback(pool.close)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
@@ -26,11 +27,17 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 class EmbeddedRedis:
     def __init__(
-        self, directory: Path, port: int | None = None, *, persistent: bool = True
+        self,
+        directory: Path,
+        port: int | None = None,
+        *,
+        persistent: bool = True,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.directory = directory
         self.port = port or free_port()
         self._persistent = persistent
+        self._extra_args = list(extra_args)
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -52,6 +59,7 @@ class EmbeddedRedis:
             "--protected-mode", "no",
             "--logfile", str(self.directory / "redis.log"),
             *persistence,
+            *self._extra_args,
         ]  # fmt: skip
         self._process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -1,0 +1,25 @@
+"""Opening the Redis (or Valkey) client every component uses.
+
+`redis://` and `rediss://` URLs give a plain client; `redis+cluster://` and
+`rediss+cluster://` give a Redis Cluster client. Every key one atomic step touches shares
+the `{prefix}` hash tag (events/keys.py), which is what lets the same code run on a cluster.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+
+CLUSTER_SUFFIX = "+cluster"
+
+
+def open_redis(url: str) -> aioredis.Redis:
+    scheme, separator, rest = url.partition("://")
+    if scheme.endswith(CLUSTER_SUFFIX):
+        client = RedisCluster.from_url(scheme.removesuffix(CLUSTER_SUFFIX) + separator + rest)
+        # The cluster client answers every command this code sends (streams, scripts, keys);
+        # typing it as the plain client keeps one type through the code base.
+        return cast(aioredis.Redis, client)
+    return aioredis.Redis.from_url(url)
