@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from batch_gateway.gateway.objects import ListPage
+from batch_gateway.events.batch_aggregate import BatchState
 from batch_gateway.projections.batch_queries import BatchRecord
 
 
@@ -89,10 +91,39 @@ class BatchObject(msgspec.Struct, frozen=True, kw_only=True):
             metadata=record.metadata,
         )
 
+    @classmethod
+    def just_created(cls, state: BatchState) -> BatchObject:
+        """The batch as its `batch.created` made it: validating, nothing counted yet."""
+        assert state.status == "validating", state.status
+        return cls(
+            id=state.id,
+            endpoint=state.endpoint,
+            errors=None,
+            input_file_id=state.input_file_id,
+            completion_window=state.completion_window,
+            status=state.status,
+            output_file_id=None,
+            error_file_id=None,
+            created_at=state.created_at,
+            in_progress_at=None,
+            expires_at=state.expires_at,
+            finalizing_at=None,
+            completed_at=None,
+            failed_at=None,
+            expired_at=None,
+            cancelling_at=None,
+            cancelled_at=None,
+            request_counts=BatchRequestCounts(completed=0, failed=0, total=0),
+            usage=BatchUsage(
+                input_tokens=0,
+                input_tokens_details=InputTokensDetails(0),
+                output_tokens=0,
+                output_tokens_details=OutputTokensDetails(0),
+                total_tokens=0,
+            ),
+            model=None,
+            metadata=state.metadata,
+        )
 
-class BatchList(msgspec.Struct, frozen=True, kw_only=True):
-    object: Literal["list"] = "list"
-    data: list[BatchObject]
-    first_id: str | None
-    last_id: str | None
-    has_more: bool
+
+BatchList = ListPage[BatchObject]

@@ -24,9 +24,13 @@ class BatchesController(Controller):
         self, request: Request[Any, Any, Any], services: Services, tenant: Tenant
     ) -> BatchObject:
         body = parse_create_batch(await request.body(), services.settings.batches)
-        batch_id = await services.batch_commands.create(
+        batch_id, created = await services.batch_commands.create(
             tenant, body, request.headers, request.headers.get("idempotency-key")
         )
+        if created is not None:
+            # Answer as of the create, like OpenAI: by the time the projection shows the batch,
+            # the validator may already have moved it on.
+            return BatchObject.just_created(created)
         return await _read_back(services, tenant, batch_id)
 
     @get("/", summary="List batches")
@@ -41,13 +45,7 @@ class BatchesController(Controller):
             page = await services.batch_queries.list(tenant, after=after, limit=limit)
         except UnknownBatchCursor as error:
             raise InvalidRequest(f"No such Batch object: {after}", param="after") from error
-        data = [BatchObject.from_record(record) for record in page.batches]
-        return BatchList(
-            data=data,
-            first_id=data[0].id if data else None,
-            last_id=data[-1].id if data else None,
-            has_more=page.has_more,
-        )
+        return BatchList.of([BatchObject.from_record(r) for r in page.batches], page.has_more)
 
     @get("/{batch_id:str}", summary="Retrieve a batch")
     async def retrieve(

@@ -52,13 +52,7 @@ class FilesController(Controller):
             )
         except UnknownCursor as error:
             raise InvalidRequest(f"No such File object: {after}", param="after") from error
-        data = [FileObject.from_record(record) for record in page.files]
-        return FileList(
-            data=data,
-            first_id=data[0].id if data else None,
-            last_id=data[-1].id if data else None,
-            has_more=page.has_more,
-        )
+        return FileList.of([FileObject.from_record(r) for r in page.files], page.has_more)
 
     @get("/{file_id:str}", summary="Retrieve a file")
     async def retrieve(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Generic, Literal, Protocol, TypeVar
 
 import msgspec
 
@@ -34,12 +34,34 @@ class FileObject(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=False)
         )
 
 
-class FileList(msgspec.Struct, frozen=True, kw_only=True):
+class Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+Item = TypeVar("Item", bound=Identified)
+
+
+class ListPage(msgspec.Struct, Generic[Item], frozen=True, kw_only=True):
+    """OpenAI's cursor page: `after=last_id` fetches the next one while `has_more`."""
+
     object: Literal["list"] = "list"
-    data: list[FileObject]
+    data: list[Item]
     first_id: str | None
     last_id: str | None
     has_more: bool
+
+    @classmethod
+    def of(cls, data: list[Item], has_more: bool) -> ListPage[Item]:
+        return cls(
+            data=data,
+            first_id=data[0].id if data else None,
+            last_id=data[-1].id if data else None,
+            has_more=has_more,
+        )
+
+
+FileList = ListPage[FileObject]
 
 
 class DeletedFile(msgspec.Struct, frozen=True, kw_only=True):
