@@ -59,8 +59,9 @@ class BatchCommands:
         request: CreateBatchRequest,
         headers: Mapping[str, str],
         idempotency_key: str | None,
-    ) -> str:
-        """Create the batch (or find the one this idempotency key created); returns its id."""
+    ) -> tuple[str, BatchState | None]:
+        """Create the batch, or find the one this idempotency key created: returns its id, and
+        its state as created when this call created it (None when it repeats an earlier one)."""
         input_file, _ = await load_active_file(
             self._files, tenant, request.input_file_id, param="input_file_id"
         )
@@ -77,9 +78,9 @@ class BatchCommands:
                 tenant, idempotency_key, fingerprint(request), batch_id
             )
             if earlier is not None:
-                return earlier
+                return earlier, None
         try:
-            return await self._create(tenant, batch_id, request, headers)
+            return batch_id, await self._create(tenant, batch_id, request, headers)
         except BaseException:
             if idempotency_key is not None:
                 await self._idempotency.release(tenant, idempotency_key)
@@ -87,7 +88,7 @@ class BatchCommands:
 
     async def _create(
         self, tenant: str, batch_id: str, request: CreateBatchRequest, headers: Mapping[str, str]
-    ) -> str:
+    ) -> BatchState:
         window = window_seconds(request.completion_window)
         captured = {name: headers[name] for name in self._pass_through if name in headers}
         if captured:
@@ -104,12 +105,12 @@ class BatchCommands:
             pass_through_headers=sorted(captured),
         )
         try:
-            _, recorded = await self._batches.append(batch_id, tenant, None, 0, [event])
+            state, recorded = await self._batches.append(batch_id, tenant, None, 0, [event])
         except BaseException:
             await self._secrets.delete(batch_id)
             raise
         await self._settle(recorded)
-        return batch_id
+        return state
 
     async def cancel(self, tenant: str, batch_id: str) -> None:
         for _ in range(_ATTEMPTS):

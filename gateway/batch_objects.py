@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 import msgspec
 
-from batch_gateway.gateway.objects import ListPage
 from batch_gateway.events.batch_aggregate import BatchState
+from batch_gateway.gateway.objects import ListPage
 from batch_gateway.projections.batch_queries import BatchRecord
 
 

@@ -115,6 +115,13 @@ def _metadata(value: Any, limits: BatchLimits) -> dict[str, str] | None:
                 param=f"metadata.{key}",
                 code="invalid_value",
             )
+        if "\x00" in key or "\x00" in item:
+            # PostgreSQL cannot store a NUL in jsonb: the projector would stop at this batch.
+            raise InvalidRequest(
+                "metadata keys and values may not contain NUL characters.",
+                param="metadata",
+                code="invalid_value",
+            )
     return dict(value)
 
 

@@ -54,13 +54,17 @@ class _Checker:
         self.errors.append(BatchError(code=code, message=message, param=param, line=line))
 
     def check(self, number: int, raw: bytes) -> None:
+        # Checked on the whole line: the decoder skips what it does not keep (unknown fields,
+        # the body's contents) without looking at its encoding, yet all of it goes downstream.
+        # A NUL byte never occurs in UTF-8 JSON text but in every line of a UTF-16 or UTF-32
+        # file, whose lines after the first (split at the 0x0A byte) would pass as ASCII.
+        if b"\x00" in raw or (not raw.isascii() and not _is_utf8(raw)):
+            self.fail(number, "invalid_file_encoding", "The file must be encoded as UTF-8.")
+            return
         try:
             line = _line_decoder.decode(raw)
         except (msgspec.DecodeError, msgspec.ValidationError):
-            if _is_utf8(raw):
-                self.fail(number, "invalid_json_line", "This line is not a valid JSON object.")
-            else:
-                self.fail(number, "invalid_file_encoding", "The file must be encoded as UTF-8.")
+            self.fail(number, "invalid_json_line", "This line is not a valid JSON object.")
             return
         for field in ("custom_id", "method", "url"):
             if getattr(line, field) is None:
@@ -108,10 +112,12 @@ class _Checker:
                 "Streaming is not supported in batches.",
                 "body.stream",
             )
-        if isinstance(body.model, str) and body.model:
+        # A NUL ("\u0000" in JSON) cannot be stored in PostgreSQL text: the projector would
+        # stop at the batch's `batch.validated`, and every later event with it.
+        if isinstance(body.model, str) and body.model and "\x00" not in body.model:
             self.models.add(body.model)
         elif body.model is not None:
-            self.fail(number, "invalid_value", "body.model must be a string.", "body.model")
+            self.fail(number, "invalid_value", "body.model must be a model name.", "body.model")
         elif self.endpoint not in MODEL_OPTIONAL_ENDPOINTS:
             self.fail(number, "missing_required_parameter", "Missing 'body.model'.", "body.model")
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import redis.exceptions
 
 from batch_gateway.clock import Clock
+from batch_gateway.errors import Unavailable
 from batch_gateway.events import EventLog, VersionConflict
 from batch_gateway.events.aggregate_store import AggregateStore
 from batch_gateway.events.batch_aggregate import BatchState, evolve_batch
@@ -39,6 +41,11 @@ logger = logging.getLogger(__name__)
 
 GROUP = "validators"
 READ_COUNT = 32
+# Trouble that passes (Redis or storage unreachable): back off and retry, the entry stays
+# pending. `EventLog` reports a lost Redis connection during an append as `Unavailable`.
+_PASSING_TROUBLE = (redis.exceptions.ConnectionError, Unavailable, StorageError)
+# A batch changes state at most once while validating, so a second attempt always settles it.
+_ATTEMPTS = 3
 _CREATED = b"batch.created"
 
 
@@ -66,7 +73,7 @@ class Validator:
         while not stop.is_set():
             try:
                 await self.step(block_ms)
-            except (redis.exceptions.ConnectionError, StorageError) as error:
+            except _PASSING_TROUBLE as error:
                 logger.warning("validator backing off after: %s", error)
                 await asyncio.sleep(1.0)
 
@@ -83,8 +90,19 @@ class Validator:
         entries = await self._group.reclaim(READ_COUNT)
         entries += await self._group.read(READ_COUNT, block_ms)
         for entry_id, fields in entries:
-            if fields.get(b"type") == _CREATED and not await self._handle_created(entry_id, fields):
-                continue  # poison: already moved to the dead-letter stream
+            if fields.get(b"type") == _CREATED:
+                try:
+                    done = await self._handle_created(entry_id, fields)
+                except _PASSING_TROUBLE:
+                    raise  # `run` backs off; the entry stays pending
+                except Exception:
+                    # One bad batch must not stop the validator. Left unacknowledged, the entry
+                    # is retried once its lease runs out, and after `max_deliveries` attempts it
+                    # is poison: its batch fails and it moves to the dead-letter stream.
+                    logger.exception("validating the batch of entry %s failed", entry_id.decode())
+                    continue
+                if not done:
+                    continue  # poison: already moved to the dead-letter stream
             await self._group.ack(entry_id)
         return len(entries)
 
@@ -101,12 +119,20 @@ class Validator:
         return True
 
     async def judge(self, batch_id: str) -> None:
-        for _ in range(3):
+        await self._while_validating(batch_id, self._judge)
+
+    async def _while_validating(
+        self, batch_id: str, decide: Callable[[BatchState, int], Awaitable[None]]
+    ) -> None:
+        """Decide on the batch if it is still validating; a concurrent writer that got there
+        first (a cancel, another validator) makes the append conflict, and the fresh state
+        then shows the batch is no longer ours to decide on."""
+        for _ in range(_ATTEMPTS):
             state, version = await self._batches.load(batch_id)
             if state is None or state.status != "validating":
                 return  # cancelled, or judged by another validator already
             try:
-                await self._judge(state, version)
+                await decide(state, version)
                 return
             except VersionConflict:
                 continue
@@ -160,8 +186,12 @@ class Validator:
         logger.info("batch %s ended while validating: %s", state.id, type(event).__name__)
 
     async def _fail(self, batch_id: str, code: str, message: str) -> None:
-        state, version = await self._batches.load(batch_id)
-        if state is None or state.terminal:
-            return
+        """Fail a batch that is still validating. One that got past validation (its verdict
+        was appended, only the acknowledgement was lost) is not the validator's to fail."""
         error = BatchError(code=code, message=message)
-        await self._end(state, version, BatchFailed(failed_at=int(self._clock()), errors=[error]))
+
+        async def fail(state: BatchState, version: int) -> None:
+            failed = BatchFailed(failed_at=int(self._clock()), errors=[error])
+            await self._end(state, version, failed)
+
+        await self._while_validating(batch_id, fail)

@@ -1,13 +1,26 @@
-"""Fixtures shared by the whole suite: real servers, and an isolated namespace per test."""
+"""Fixtures shared by the whole suite: real servers, an isolated namespace per test, and live
+stacks with their clients (the official OpenAI SDK, raw httpx).
+
+Starting a stack takes a few tenths of a second, so the tests of one module share one
+(`module_stack`) and each test is a tenant of its own there: tenants see nothing of each
+other (tests/api/test_files_tenancy.py and tests/batches/test_batches_tenancy.py prove it), so
+every test still starts from an empty API. Tests that need other settings start their own
+stack (`start_stack`).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
+import msgspec
 import pytest
 import redis.asyncio as aioredis
+from openai import OpenAI
 
 from batch_gateway.clock import system_clock
 from batch_gateway.events import EventLog
@@ -17,8 +30,9 @@ from batch_gateway.secret_store import new_secrets_key
 from batch_gateway.settings import ApiServerSettings
 from batch_gateway.storage import StorageSettings
 from tests.harness import services
-from tests.harness.live_stack import LiveStack
+from tests.harness.live_stack import LiveStack, StartStack, isolated_stack
 from tests.harness.s3_server import S3Endpoint, running_s3_server
+from tests.harness.sdk import sdk_client
 
 
 @pytest.fixture(scope="session")
@@ -92,3 +106,55 @@ def live_stack(
     # `redis_client` is requested so that its teardown removes this test's keys afterwards.
     with LiveStack(api_settings) as stack:
         yield stack
+
+
+@pytest.fixture(scope="module")
+def module_stack(
+    redis_url: str, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveStack]:
+    with isolated_stack(redis_url, postgres_url, tmp_path_factory.mktemp("files")) as stack:
+        yield stack
+
+
+@pytest.fixture
+def tenant() -> str:
+    return f"tenant-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def client(module_stack: LiveStack, tenant: str) -> Iterator[OpenAI]:
+    headers = {module_stack.settings.tenant_header: tenant}
+    with sdk_client(module_stack, default_headers=headers) as openai_client:
+        yield openai_client
+
+
+@pytest.fixture
+def http(module_stack: LiveStack, tenant: str) -> Iterator[httpx.Client]:
+    headers = {module_stack.settings.tenant_header: tenant}
+    with httpx.Client(base_url=module_stack.base_url, headers=headers) as http_client:
+        yield http_client
+
+
+@pytest.fixture
+def start_stack(
+    api_settings: ApiServerSettings, redis_client: aioredis.Redis
+) -> Iterator[StartStack]:
+    """Start a stack on this test's Redis prefix and schema, with some settings changed;
+    `processor_overrides` and `with_processor` go to `LiveStack` itself."""
+    # `redis_client` is requested so that its teardown removes this test's keys afterwards.
+    with contextlib.ExitStack() as stacks:
+
+        def start(
+            *,
+            processor_overrides: dict[str, Any] | None = None,
+            with_processor: bool = True,
+            **changes: Any,
+        ) -> LiveStack:
+            stack = LiveStack(
+                msgspec.structs.replace(api_settings, **changes),
+                processor_overrides=processor_overrides,
+                with_processor=with_processor,
+            )
+            return stacks.enter_context(stack)
+
+        yield start

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import socket
+import time
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -29,6 +31,16 @@ def http(limited: LiveStack) -> Iterator[httpx.Client]:
         yield client
 
 
+def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll for what the server does on its own time, such as cleaning up after a hang-up."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def post(http: httpx.Client, *parts: bytes) -> httpx.Response:
     return http.post("/v1/files", content=form_body(parts), headers={"content-type": CONTENT_TYPE})
 
@@ -47,6 +59,23 @@ def test_an_oversized_upload_is_refused_and_leaves_nothing(
 
     error = error_of(response, 413)
     assert error["param"] in ("file", None)
+    assert listed(http) == []
+    assert stored_files(limited.settings) == []
+
+
+def test_an_oversized_chunked_upload_is_refused_while_streaming(
+    limited: LiveStack, http: httpx.Client
+) -> None:
+    # No content-length: only counting the bytes as they arrive can catch this one.
+    whole = form_body([field_part("purpose", "user_data"), file_part(b"x" * 64 * 1024)])
+
+    def body() -> Iterator[bytes]:
+        for start in range(0, len(whole), 4096):
+            yield whole[start : start + 4096]
+
+    response = http.post("/v1/files", content=body(), headers={"content-type": CONTENT_TYPE})
+
+    assert error_of(response, 413)["code"] == "file_too_large"
     assert listed(http) == []
     assert stored_files(limited.settings) == []
 
@@ -129,3 +158,20 @@ def test_an_upload_refused_for_its_fields_leaves_nothing(
     error_of(post(http, *parts), 400)
     assert listed(http) == []
     assert stored_files(limited.settings) == []
+
+
+def test_a_client_that_hangs_up_mid_upload_leaves_nothing(
+    limited: LiveStack, http: httpx.Client
+) -> None:
+    body = form_body([field_part("purpose", "user_data"), file_part(b"x" * (MAX_BYTES - 100))])
+    head = (
+        f"POST /v1/files HTTP/1.1\r\nHost: test\r\nContent-Type: {CONTENT_TYPE}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", limited.settings.port)) as connection:
+        connection.sendall(head + body[: len(body) // 2])
+        # The temp file shows the server is storing the part when the client goes away.
+        assert eventually(lambda: bool(stored_files(limited.settings)))
+
+    assert eventually(lambda: stored_files(limited.settings) == [])
+    assert listed(http) == []

@@ -17,6 +17,7 @@ from tests.harness.s3_server import S3Endpoint
 from tests.harness.sdk import sdk_client
 
 MAX_BYTES = 4096
+MAX_LINES = 3
 
 
 @pytest.fixture
@@ -34,7 +35,9 @@ def s3_stack(start_stack: StartStack, s3_endpoint: S3Endpoint, bucket: str) -> L
         s3_secret_key=s3_endpoint.secret_key,
         s3_region=s3_endpoint.region,
     )
-    return start_stack(storage=storage, files=FileLimits(max_bytes=MAX_BYTES))
+    return start_stack(
+        storage=storage, files=FileLimits(max_bytes=MAX_BYTES, max_batch_lines=MAX_LINES)
+    )
 
 
 @pytest.fixture
@@ -82,5 +85,16 @@ def test_an_oversized_upload_leaves_nothing_in_the_bucket(
         client.files.create(file=("big.bin", b"x" * (MAX_BYTES + 1)), purpose="user_data")
 
     assert raised.value.status_code == 413
+    assert keys_in(s3, bucket) == []
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_a_batch_file_over_the_line_limit_leaves_nothing_in_the_bucket(
+    s3_stack: LiveStack, s3: Any, bucket: str
+) -> None:
+    with sdk_client(s3_stack) as client, pytest.raises(openai.BadRequestError) as raised:
+        client.files.create(file=("in.jsonl", b"{}\n" * (MAX_LINES + 1)), purpose="batch")
+
+    assert raised.value.code == "too_many_lines"
     assert keys_in(s3, bucket) == []
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

@@ -81,7 +81,7 @@ def test_no_tenant_header_is_the_default_tenant(raw: httpx.Client) -> None:
     file_id = upload(raw)["id"]
 
     assert listed(raw, {HEADER: "default"}) == [file_id]
-    assert listed(raw, {HEADER: "   "}) == [file_id]
+    assert listed(raw, {HEADER: ""}) == [file_id]
     assert listed(raw, {HEADER: "someone"}) == []
 
 
@@ -94,9 +94,10 @@ def test_the_tenant_header_name_is_configurable(start_stack: StartStack) -> None
         assert listed(raw, {HEADER: "bob"}) == []
 
 
-@pytest.mark.parametrize("name", ["a\x01b", "x" * 257])
-def test_an_unusable_tenant_name_is_refused(raw: httpx.Client, name: str) -> None:
-    response = raw.get("/v1/files", headers={HEADER: name})
+# b"\x85" is legal on the wire (obs-text) and a C1 control character once decoded.
+@pytest.mark.parametrize("name", [b"a\x85b", b"x" * 257])
+def test_an_unusable_tenant_name_is_refused(raw: httpx.Client, name: bytes) -> None:
+    response = raw.get("/v1/files", headers={HEADER.encode(): name})
 
     error_of(response, 400)
 
@@ -116,7 +117,7 @@ def keyed(start_stack: StartStack) -> LiveStack:
 
 
 @pytest.mark.parametrize(
-    "authorization", [None, "", "Bearer", "Bearer ", "Basic c2stYWxpY2U=", "sk-alice-0123456789"]
+    "authorization", [None, "", "Bearer", "Basic c2stYWxpY2U=", "sk-alice-0123456789"]
 )
 def test_a_missing_api_key_is_a_401(keyed: LiveStack, authorization: str | None) -> None:
     headers = {} if authorization is None else {"authorization": authorization}

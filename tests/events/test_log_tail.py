@@ -1,19 +1,12 @@
-"""Tailing the log with blocking reads, and the keys' cluster slots."""
+"""Tailing the log with blocking reads."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-import msgspec
-from hypothesis import example, given
-from hypothesis import strategies as st
-from redis.crc import key_slot
-
 from batch_gateway.events import EventLog
 from batch_gateway.events.envelope import ORIGIN
-from batch_gateway.events.keys import StreamKeys
-from batch_gateway.settings import CommonSettings
 from tests.harness.file_events import deleted, new_file_id, uploaded
 
 
@@ -67,36 +60,3 @@ async def test_tail_returns_nothing_when_the_wait_runs_out(log: EventLog) -> Non
 async def test_tail_honours_count(log: EventLog) -> None:
     recorded = await log.append(new_file_id(), "acme", 0, [uploaded(), deleted()])
     assert await log.tail(ORIGIN, block_ms=10, count=1) == recorded[:1]
-
-
-def _slots(keys: StreamKeys, aggregate_id: str) -> set[int]:
-    names = [
-        keys.global_stream,
-        keys.aggregate_stream(aggregate_id),
-        keys.aggregate_version(aggregate_id),
-    ]
-    return {key_slot(name.encode()) for name in names}
-
-
-async def test_the_keys_of_an_append_share_one_cluster_slot(log: EventLog) -> None:
-    file_ids = [new_file_id() for _ in range(5)]
-    for file_id in file_ids:
-        await log.append(file_id, "acme", 0, [uploaded()])
-    slots = {slot for file_id in file_ids for slot in _slots(log.keys, file_id)}
-    assert len(slots) == 1
-
-
-def _accepted_prefix(prefix: str) -> bool:
-    try:
-        msgspec.convert({"key_prefix": prefix}, CommonSettings)
-    except msgspec.ValidationError:
-        return False
-    return True
-
-
-@given(prefix=st.text(min_size=1, max_size=64), aggregate_id=st.text())
-@example(prefix="}", aggregate_id="file-a")
-@example(prefix="batch-gateway", aggregate_id="{other}")
-def test_every_prefix_the_settings_accept_keeps_one_slot(prefix: str, aggregate_id: str) -> None:
-    if _accepted_prefix(prefix):
-        assert len(_slots(StreamKeys(prefix), aggregate_id)) == 1

@@ -1,8 +1,10 @@
-"""The API server and the projector running for real, in a background thread.
+"""The API server, the projector and the processor running for real, in a background thread.
 
 Tests talk to it over HTTP on a loopback port, with the official OpenAI SDK or httpx, as a
-client would; the components are the same objects `batch-gateway apiserver` and
-`batch-gateway projector` run.
+client would; the components are the same objects `batch-gateway apiserver`,
+`batch-gateway projector` and `batch-gateway processor` run. `processor_overrides` changes the
+processor's settings (its limits, say); `with_processor=False` leaves it out, for tests that
+drive validation themselves.
 """
 
 from __future__ import annotations
@@ -10,15 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
 
 import msgspec
+import redis.asyncio as aioredis
 import uvicorn
 
 from batch_gateway.clock import Clock, system_clock
 from batch_gateway.gateway.app import create_app
 from batch_gateway.processors.component import run_processor
 from batch_gateway.projections.component import run_projector
+from batch_gateway.projections.database import drop_schema
+from batch_gateway.secret_store import new_secrets_key
 from batch_gateway.settings import (
     ApiServerSettings,
     ProcessorSettings,
@@ -26,14 +34,24 @@ from batch_gateway.settings import (
     settings_for,
 )
 from batch_gateway.stack.redis_server import free_port
+from batch_gateway.storage import StorageSettings
 
 START_TIMEOUT_SECONDS = 30.0
 
 
 class LiveStack:
-    def __init__(self, settings: ApiServerSettings, clock: Clock = system_clock) -> None:
+    def __init__(
+        self,
+        settings: ApiServerSettings,
+        clock: Clock = system_clock,
+        *,
+        processor_overrides: Mapping[str, Any] | None = None,
+        with_processor: bool = True,
+    ) -> None:
         self.settings = msgspec.structs.replace(settings, port=free_port())
         self._clock = clock
+        self._processor_overrides = dict(processor_overrides or {})
+        self._with_processor = with_processor
         self._thread = threading.Thread(target=self._main, name="live-stack", daemon=True)
         self._started = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -78,11 +96,14 @@ class LiveStack:
         self._server = uvicorn.Server(config)
         projector_settings = settings_for(ProjectorSettings, self.settings, port=free_port())
         processor_settings = settings_for(
-            ProcessorSettings, self.settings, port=free_port(), name="live-stack"
+            ProcessorSettings,
+            self.settings,
+            **({"port": free_port(), "name": "live-stack"} | self._processor_overrides),
         )
         serving = asyncio.create_task(self._server.serve())
-        projecting = asyncio.create_task(run_projector(projector_settings, self._stop))
-        processing = asyncio.create_task(run_processor(processor_settings, self._stop))
+        tasks = [asyncio.create_task(run_projector(projector_settings, self._stop))]
+        if self._with_processor:
+            tasks.append(asyncio.create_task(run_processor(processor_settings, self._stop)))
         while not self._server.started:
             if serving.done():
                 await serving  # raises what stopped it
@@ -94,11 +115,53 @@ class LiveStack:
         finally:
             # The projector and the processor notice `stop` only between blocking reads of up
             # to a second; their work is transactional, so a test stack need not wait for that.
-            for task in (projecting, processing):
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
 
-# Starts a LiveStack with some settings changed (the `start_stack` fixture of tests/api).
+# Starts a LiveStack with some settings changed (the `start_stack` fixture of tests/conftest.py);
+# `processor_overrides` and `with_processor` are passed to LiveStack, the rest replaces settings.
 StartStack = Callable[..., LiveStack]
+
+
+@contextlib.contextmanager
+def isolated_stack(
+    redis_url: str,
+    postgres_url: str,
+    files_root: Path,
+    *,
+    processor_overrides: Mapping[str, Any] | None = None,
+    with_processor: bool = True,
+    **changes: Any,
+) -> Iterator[LiveStack]:
+    """A stack on a Redis prefix and a schema of its own, both removed when it stops."""
+    settings = ApiServerSettings(
+        redis_url=redis_url,
+        postgres_url=postgres_url,
+        postgres_schema=f"t_{uuid.uuid4().hex[:16]}",
+        key_prefix=f"test-{uuid.uuid4().hex[:12]}",
+        storage=StorageSettings(kind="filesystem", fs_root=str(files_root)),
+        secrets_key=new_secrets_key(),
+    )
+    settings = msgspec.structs.replace(settings, **changes)
+    try:
+        with LiveStack(
+            settings, processor_overrides=processor_overrides, with_processor=with_processor
+        ) as stack:
+            yield stack
+    finally:
+        asyncio.run(_remove_namespace(settings))
+
+
+async def _remove_namespace(settings: ApiServerSettings) -> None:
+    await drop_schema(settings.postgres_url, settings.postgres_schema)
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        pattern = f"{{{settings.key_prefix}}}*"
+        keys = [key async for key in client.scan_iter(match=pattern, count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

@@ -1,0 +1,76 @@
+"""Plausible batch input files: chat-completions requests with prompts of varied lengths."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import msgspec
+
+CHAT = "/v1/chat/completions"
+MODELS = ("meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen2.5-7B-Instruct", "mistral-small")
+WORDS = (
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "lazy",
+    "dog",
+    "batch",
+    "gateway",
+    "inference",
+    "request",
+    "token",
+    "model",
+    "summarise",
+    "translate",
+    "classify",
+    "explain",
+    "compare",
+    "list",
+    "describe",
+    "customer",
+    "order",
+    "invoice",
+    "support",
+    "ticket",
+    "review",
+    "product",
+    "feature",
+    "release",
+    "note",
+    "paragraph",
+    "sentence",
+    "answer",
+    "question",
+)
+# One prompt in ten is not plain English, so checking UTF-8 beyond ASCII is measured too.
+FOREIGN_WORDS = ("café", "naïve", "Größe", "日本語", "данные", "señal", "emoji 🙂")
+SYSTEM_PROMPT = "You are a helpful assistant. Answer concisely and cite the input when useful."
+
+
+def chat_lines(max_words: int, seed: int = 7) -> Iterator[bytes]:
+    """Endless JSONL lines (newline included); a line is about `max_words` * 4 bytes on
+    average, its prompt anything from 10 to `max_words` words. Seeded: runs see the same bytes."""
+    rng = random.Random(seed)
+    encoder = msgspec.json.Encoder()
+    number = 0
+    while True:
+        words = rng.choices(WORDS, k=rng.randint(10, max_words))
+        if rng.random() < 0.1:
+            words += rng.choices(FOREIGN_WORDS, k=rng.randint(1, 20))
+        messages = [{"role": "user", "content": " ".join(words)}]
+        if rng.random() < 0.5:
+            messages.insert(0, {"role": "system", "content": SYSTEM_PROMPT})
+        body: dict[str, object] = {
+            "model": rng.choice(MODELS),
+            "messages": messages,
+            "max_tokens": rng.choice((64, 256, 1024)),
+        }
+        if rng.random() < 0.3:
+            body["temperature"] = round(rng.random(), 2)
+        line = {"custom_id": f"request-{number}", "method": "POST", "url": CHAT, "body": body}
+        yield encoder.encode(line) + b"\n"
+        number += 1
