@@ -3,7 +3,9 @@ events, and wait for the projections to show the change; they never write projec
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Mapping
 
 import redis.exceptions
@@ -78,6 +80,7 @@ class BatchCommands:
                 tenant, idempotency_key, fingerprint(request), batch_id
             )
             if earlier is not None:
+                await self._settle_earlier(earlier)
                 return earlier, None
         try:
             return batch_id, await self._create(tenant, batch_id, request, headers)
@@ -111,6 +114,17 @@ class BatchCommands:
             raise
         await self._settle(recorded)
         return state
+
+    async def _settle_earlier(self, batch_id: str) -> None:
+        """A repeat of an idempotent create can arrive while the first is still appending:
+        wait (bounded) until that batch is in the log, then until it is readable."""
+        deadline = time.monotonic() + self._projection_wait_seconds
+        while time.monotonic() < deadline:
+            records = await self._batches.log.read_aggregate(batch_id)
+            if records:
+                await self._settle(records[:1])
+                return
+            await asyncio.sleep(0.02)
 
     async def cancel(self, tenant: str, batch_id: str) -> None:
         for _ in range(_ATTEMPTS):

@@ -39,6 +39,15 @@ class ApiServices:
     batch_queries: BatchQueries
 
 
+def pass_through_headers(settings: ApiServerSettings) -> list[str]:
+    """The headers to capture at create. With API keys, `Authorization` carries the caller's
+    key to this gateway, which must never travel on to inference servers (ADR 0009)."""
+    names = settings.batches.pass_through_headers
+    if settings.api_keys:
+        return [name for name in names if name.lower() != "authorization"]
+    return list(names)
+
+
 @contextlib.asynccontextmanager
 async def open_api_services(
     settings: ApiServerSettings, clock: Clock
@@ -73,7 +82,7 @@ async def open_api_services(
                 waiter,
                 secrets,
                 idempotency,
-                settings.batches.pass_through_headers,
+                pass_through_headers(settings),
                 clock,
                 settings.projection_wait_seconds,
             ),

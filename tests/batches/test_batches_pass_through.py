@@ -18,8 +18,8 @@ from batch_gateway.events.batch_events import BatchCreated
 from batch_gateway.projections.database import connect
 from batch_gateway.settings import ApiServerSettings
 from tests.harness.batch_helpers import CHAT, chat_file, jsonl, upload, wait_until_status
-from tests.harness.live_stack import LiveStack
-from tests.harness.stack_internals import StackInternals
+from tests.harness.live_stack import LiveStack, StartStack
+from tests.harness.stack_internals import StackInternals, stack_internals
 
 SECRET_WAIT_SECONDS = 5.0
 
@@ -141,5 +141,24 @@ async def test_nothing_is_sealed_without_the_header(
         batch_id = (await _create(http, upload(client, chat_file()))).json()["id"]
     assert await internals.secrets.get(batch_id, tenant) == {}
     events = await internals.batch_events(batch_id)
+    assert isinstance(events[0], BatchCreated)
+    assert events[0].pass_through_headers == []
+
+
+async def test_the_gateways_own_api_key_is_never_captured(
+    start_stack: StartStack, client: OpenAI
+) -> None:
+    # With the gateway's API keys on, Authorization carries the key to this gateway: it must
+    # not be forwarded to inference servers.
+    stack = start_stack(api_keys={"sk-gateway-key": "alice"})
+    keyed = OpenAI(
+        base_url=f"{stack.base_url}/v1", api_key="sk-gateway-key", _strict_response_validation=True
+    )
+    batch = keyed.batches.create(
+        input_file_id=upload(keyed, chat_file()), endpoint=CHAT, completion_window="24h"
+    )
+    async with stack_internals(stack.settings) as inside:
+        assert await inside.secrets.get(batch.id, "alice") == {}
+        events = await inside.batch_events(batch.id)
     assert isinstance(events[0], BatchCreated)
     assert events[0].pass_through_headers == []
