@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 import yaml
@@ -105,12 +105,31 @@ class ProjectorSettings(CommonSettings, frozen=True, kw_only=True, forbid_unknow
     batch_size: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 500
 
 
+class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An OpenAI-compatible inference endpoint (llm-d's router, vLLM, ...), as llm-d's batch
+    gateway configures `globalInferenceGateway` and each of `modelGateways`."""
+
+    # Base URL without the /v1 path, e.g. http://infra-inference-gateway.llm-d.svc:80.
+    url: str = ""
+    # Sent as `Authorization: Bearer ...` unless the batch passes its own Authorization through.
+    api_key: str = ""
+    tls_verify: bool = True
+    ca_file: str = ""
+    max_concurrency: Annotated[int, msgspec.Meta(ge=1)] = 64
+    request_timeout_seconds: Seconds = 600.0
+
+
 class ProcessorSettings(CommonSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     # /health, /ready and /metrics.
     port: Port = 9102
     # Identifies this processor in consumer groups and claim events; default: host name + pid.
     name: str = ""
+    # What this processor does: validate new batches, execute queued jobs, or both (they
+    # scale differently: validation is CPU, execution waits on inference servers).
+    roles: list[Literal["validate", "execute"]] = msgspec.field(
+        default_factory=lambda: ["validate", "execute"]
+    )
     max_requests_per_batch: Annotated[int, msgspec.Meta(gt=0)] = 50_000
     # At most this many line errors are reported for a rejected input file.
     max_validation_errors: Annotated[int, msgspec.Meta(gt=0)] = 100
@@ -118,6 +137,23 @@ class ProcessorSettings(CommonSettings, frozen=True, kw_only=True, forbid_unknow
     allow_multiple_models: bool = True
     # A pending entry idle this long belongs to a processor presumed dead and is reclaimed.
     lease_seconds: Seconds = 30.0
+    # Where requests go: one gateway for every model, and/or one per model (which wins).
+    global_inference_gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
+    model_gateways: dict[str, GatewaySettings] = msgspec.field(default_factory=dict)
+    # Jobs one processor runs at once, and requests in flight across all of them.
+    max_concurrent_jobs: Annotated[int, msgspec.Meta(ge=1)] = 4
+    max_in_flight: Annotated[int, msgspec.Meta(ge=1)] = 512
+    # Results are committed in chunks of at most this many, at least every interval.
+    chunk_size: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    commit_interval_seconds: Seconds = 1.0
+    # Retries of 429, 5xx and connection errors: attempts in all, exponential backoff with jitter.
+    max_attempts: Annotated[int, msgspec.Meta(ge=1)] = 5
+    backoff_initial_seconds: Seconds = 0.5
+    backoff_max_seconds: Seconds = 30.0
+    # After a cancel or the end of the completion window, in-flight requests get this long.
+    cancel_grace_seconds: Annotated[float, msgspec.Meta(ge=0)] = 5.0
+    # Output and error files live this long unless the batch asked otherwise (OpenAI: 30 days).
+    output_expiry_seconds: Annotated[int, msgspec.Meta(gt=0)] = 2_592_000
 
 
 class SettingsError(ValueError):

@@ -86,6 +86,8 @@ class BatchState(msgspec.Struct, frozen=True, kw_only=True):
     errors: list[BatchError] = msgspec.field(default_factory=list)
     output_file_id: str | None = None
     error_file_id: str | None = None
+    # Names of the result chunks committed so far, in order.
+    chunks: list[str] = msgspec.field(default_factory=list)
 
     @property
     def terminal(self) -> bool:
@@ -121,7 +123,10 @@ def evolve_batch(state: BatchState | None, envelope: Envelope) -> BatchState:
         case BatchInProgress():
             return replace(state, claims=state.claims + 1)
         case BatchProgress():
-            return replace(state, request_counts=event.request_counts, usage=event.usage)
+            chunks = [*state.chunks, event.chunk] if event.chunk else state.chunks
+            return replace(
+                state, request_counts=event.request_counts, usage=event.usage, chunks=chunks
+            )
         case BatchFinalizing():
             return replace(state, status="finalizing")
         case BatchCompleted():

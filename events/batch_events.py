@@ -78,7 +78,9 @@ class BatchProgress(msgspec.Struct, frozen=True, kw_only=True, tag="batch.progre
 
     request_counts: RequestCounts
     usage: Usage
-    chunk: int = 0
+    # The committed chunk's name (see storage/keys.py: result_chunk_key); None when a
+    # progress event commits no results of its own.
+    chunk: str | None = None
 
 
 class BatchFinalizing(msgspec.Struct, frozen=True, kw_only=True, tag="batch.finalizing"):

@@ -15,6 +15,11 @@ from batch_gateway.events import EventLog
 from batch_gateway.events.keys import StreamKeys
 from batch_gateway.probe_server import ProbeServer
 from batch_gateway.processors.consumer_group import ConsumerGroup
+from batch_gateway.processors.dispatch import Dispatcher
+from batch_gateway.processors.executor import Executor
+from batch_gateway.processors.job import JobContext
+from batch_gateway.processors.job_queue import JobQueue
+from batch_gateway.processors.routing import Routes
 from batch_gateway.processors.validator import GROUP, Validator
 from batch_gateway.redis_client import open_redis
 from batch_gateway.secret_store import SecretStore, load_secrets_key
@@ -23,7 +28,7 @@ from batch_gateway.storage import open_storage
 
 logger = logging.getLogger(__name__)
 
-# A validation entry delivered this many times without being acknowledged is poison.
+# An entry (validation or job) delivered this many times without being acknowledged is poison.
 MAX_DELIVERIES = 5
 
 
@@ -45,6 +50,16 @@ def validator_group(
     )
 
 
+def job_queue(client: aioredis.Redis, keys: StreamKeys, settings: ProcessorSettings) -> JobQueue:
+    return JobQueue(
+        client,
+        keys,
+        processor_name(settings),
+        lease_ms=int(settings.lease_seconds * 1000),
+        max_deliveries=MAX_DELIVERIES,
+    )
+
+
 async def run_processor(settings: ProcessorSettings, stop: asyncio.Event) -> None:
     async with contextlib.AsyncExitStack() as stack:
         client = open_redis(settings.redis_url)
@@ -57,11 +72,30 @@ async def run_processor(settings: ProcessorSettings, stop: asyncio.Event) -> Non
         validator = Validator(
             log, validator_group(client, keys, settings), storage, secrets, settings, system_clock
         )
+        dispatcher = Dispatcher(settings)
+        stack.push_async_callback(dispatcher.close)
+        context = JobContext(
+            log=log,
+            storage=storage,
+            dispatcher=dispatcher,
+            routes=Routes(settings),
+            secrets=secrets,
+            settings=settings,
+            clock=system_clock,
+            processor=processor_name(settings),
+        )
+        executor = Executor(job_queue(client, keys, settings), context)
         probes = ProbeServer(
             settings.host, settings.port, {"redis": client.ping, "storage": storage.check}
         )
         await probes.start()
         stack.push_async_callback(probes.close)
-        logger.info("processor %s validating new batches", processor_name(settings))
-        await validator.run(stop)
+        logger.info(
+            "processor %s starting: %s", processor_name(settings), ", ".join(settings.roles)
+        )
+        async with asyncio.TaskGroup() as group:
+            if "validate" in settings.roles:
+                group.create_task(validator.run(stop))
+            if "execute" in settings.roles:
+                group.create_task(executor.run(stop))
         logger.info("processor stopped")

@@ -15,7 +15,7 @@ from batch_gateway.storage.errors import (
     StorageUnavailable,
 )
 from batch_gateway.storage.filesystem import FilesystemStorage
-from batch_gateway.storage.keys import file_object_key
+from batch_gateway.storage.keys import file_object_key, result_chunk_key, result_chunk_prefix
 from batch_gateway.storage.limits import limit_size
 from batch_gateway.storage.s3 import S3Storage
 
@@ -33,4 +33,6 @@ __all__ = [
     "file_object_key",
     "limit_size",
     "open_storage",
+    "result_chunk_key",
+    "result_chunk_prefix",
 ]

@@ -31,6 +31,27 @@ def file_object_key(tenant: str, file_id: str) -> str:
     return f"files/{tenant_digest}/{file_id}"
 
 
+def result_chunk_key(tenant: str, batch_id: str, chunk: str, kind: str) -> str:
+    """The key of one committed chunk of a batch's results (`kind` "output" or "errors").
+
+    `chunk` names the claim that wrote it as well as its number (`3-17`), so a processor that
+    lost its job and writes late can never overwrite a chunk its successor committed.
+    """
+    if _FILE_ID.fullmatch(batch_id) is None or _FILE_ID.fullmatch(chunk) is None:
+        raise ValueError(f"bad batch id or chunk name: {batch_id!r}, {chunk!r}")
+    if kind not in ("output", "errors"):
+        raise ValueError(f"bad chunk kind {kind!r}")
+    return f"{result_chunk_prefix(tenant, batch_id)}{chunk}.{kind}.jsonl"
+
+
+def result_chunk_prefix(tenant: str, batch_id: str) -> str:
+    """Where every chunk of a batch lies (what gc's orphan sweep lists)."""
+    if not tenant:
+        raise ValueError("tenant must not be empty")
+    tenant_digest = hashlib.sha256(tenant.encode("utf-8")).hexdigest()[:_TENANT_DIGEST_CHARS]
+    return f"results/{tenant_digest}/{batch_id}/"
+
+
 def check_object_key(key: str) -> str:
     """Return `key` unchanged if it is a safe relative key, else raise ValueError."""
     if not key:

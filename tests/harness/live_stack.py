@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -98,7 +99,12 @@ class LiveStack:
         processor_settings = settings_for(
             ProcessorSettings,
             self.settings,
-            **({"port": free_port(), "name": "live-stack"} | self._processor_overrides),
+            # Validation only, unless a test asks for execution (and names a gateway for it):
+            # most tests want a validated batch to stay `in_progress`, waiting for a processor.
+            **(
+                {"port": free_port(), "name": "live-stack", "roles": ["validate"]}
+                | self._processor_overrides
+            ),
         )
         serving = asyncio.create_task(self._server.serve())
         tasks = [asyncio.create_task(run_projector(projector_settings, self._stop))]
@@ -109,6 +115,8 @@ class LiveStack:
                 await serving  # raises what stopped it
                 raise RuntimeError("uvicorn exited before it started")
             await asyncio.sleep(0.01)
+        for task in tasks:
+            task.add_done_callback(_report_crash)
         self._started.set()
         try:
             await serving
@@ -165,3 +173,9 @@ async def _remove_namespace(settings: ApiServerSettings) -> None:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    """A component that dies in a test stack says why, instead of leaving the test to time out."""
+    if not task.cancelled() and task.exception() is not None:
+        logging.getLogger(__name__).error("%s crashed", task.get_name(), exc_info=task.exception())

@@ -14,9 +14,19 @@ from pathlib import Path
 
 import redis
 
-from batch_gateway.stack.redis_server import EmbeddedRedis
+from batch_gateway.stack.redis_server import EmbeddedRedis, free_port
 
 SLOTS = 16384
+# A cluster node also listens on its port + 10000 (the cluster bus).
+MAX_CLUSTER_PORT = 55535
+
+
+def _cluster_port() -> int:
+    for _ in range(100):
+        port = free_port()
+        if port <= MAX_CLUSTER_PORT:
+            return port
+    raise RuntimeError("no free port low enough for a cluster node")
 
 
 @contextlib.contextmanager
@@ -24,6 +34,7 @@ def embedded_cluster(scratch: Path) -> Iterator[str]:
     directory = scratch / "redis-cluster"
     server = EmbeddedRedis(
         directory,
+        _cluster_port(),
         persistent=False,
         extra_args=[
             "--cluster-enabled",

@@ -1,0 +1,163 @@
+"""Sending one request downstream: pooled aiohttp sessions, concurrency limits, retries.
+
+Each gateway has one pooled session and its own concurrency limit; the processor has a
+global one on top. 429, 5xx and connection errors are retried with tenacity (exponential
+backoff with jitter, `Retry-After` honoured, a bounded number of attempts); other 4xx are
+final. A request that outlives its timeout becomes a `request_timeout` error line, and is not
+retried: a slow request is likelier to be slow again, and its cost was already paid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping
+
+import aiohttp
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from batch_gateway.processors.result_lines import ResultLine, answered, unanswered
+from batch_gateway.settings import GatewaySettings, ProcessorSettings
+
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+class _Retryable(Exception):
+    """A response worth another attempt; carries it in case attempts run out."""
+
+    def __init__(
+        self,
+        status: int,
+        request_id: str | None,
+        body: bytes,
+        is_json: bool,
+        retry_after: float | None,
+    ) -> None:
+        super().__init__(status)
+        self.status = status
+        self.request_id = request_id
+        self.body = body
+        self.is_json = is_json
+        self.retry_after = retry_after
+
+
+class Gateway:
+    """One downstream endpoint: its session and its concurrency limit."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self.limit = asyncio.Semaphore(settings.max_concurrency)
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            ssl_context: ssl.SSLContext | bool = True
+            if not self.settings.tls_verify:
+                ssl_context = False
+            elif self.settings.ca_file:
+                ssl_context = ssl.create_default_context(cafile=self.settings.ca_file)
+            connector = aiohttp.TCPConnector(limit=self.settings.max_concurrency, ssl=ssl_context)
+            self._session = aiohttp.ClientSession(
+                base_url=self.settings.url.rstrip("/") + "/",
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout_seconds),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+class Dispatcher:
+    def __init__(self, settings: ProcessorSettings) -> None:
+        self._settings = settings
+        self._global_limit = asyncio.Semaphore(settings.max_in_flight)
+        self._gateways: dict[str, Gateway] = {}
+        self._wait_backoff = wait_exponential_jitter(
+            multiplier=settings.backoff_initial_seconds, max=settings.backoff_max_seconds
+        )
+
+    def gateway(self, settings: GatewaySettings) -> Gateway:
+        gateway = self._gateways.get(settings.url)
+        if gateway is None:
+            gateway = self._gateways[settings.url] = Gateway(settings)
+        return gateway
+
+    async def close(self) -> None:
+        for gateway in self._gateways.values():
+            await gateway.close()
+
+    async def send(
+        self,
+        gateway: Gateway,
+        endpoint: str,
+        custom_id: str,
+        body: bytes,
+        headers: Mapping[str, str],
+    ) -> ResultLine:
+        """Send one request (with retries) and return its result line."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._settings.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type((_Retryable, aiohttp.ClientConnectionError)),
+            reraise=True,
+        )
+        try:
+            async with self._global_limit, gateway.limit:
+                async for attempt in retrying:
+                    with attempt:
+                        return await self._attempt(gateway, endpoint, custom_id, body, headers)
+        except _Retryable as last:
+            return answered(custom_id, last.status, last.request_id, last.body, last.is_json)
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            return unanswered(
+                custom_id, "request_timeout", "The request timed out before the server answered."
+            )
+        except aiohttp.ClientError as error:
+            return unanswered(custom_id, "server_error", f"The inference server failed: {error}")
+        raise AssertionError("unreachable: tenacity returns or raises")
+
+    async def _attempt(
+        self,
+        gateway: Gateway,
+        endpoint: str,
+        custom_id: str,
+        body: bytes,
+        headers: Mapping[str, str],
+    ) -> ResultLine:
+        async with gateway.session.post(
+            endpoint.lstrip("/"), data=body, headers=headers
+        ) as response:
+            payload = await response.read()
+            request_id = response.headers.get("x-request-id")
+            is_json = response.content_type == "application/json"
+            if response.status in RETRYABLE_STATUS:
+                raise _Retryable(
+                    response.status, request_id, payload, is_json, _retry_after(response)
+                )
+            return answered(custom_id, response.status, request_id, payload, is_json)
+
+    def _wait(self, state: RetryCallState) -> float:
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, _Retryable) and error.retry_after is not None:
+            return min(error.retry_after, self._settings.backoff_max_seconds)
+        return float(self._wait_backoff(state))
+
+
+def _retry_after(response: aiohttp.ClientResponse) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

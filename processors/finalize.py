@@ -1,0 +1,76 @@
+"""Turning committed chunks into OpenAI's output and error files, idempotently.
+
+The files get ids derived from the batch id, so a processor that re-finalizes after a crash
+(or after losing the job mid-way) writes the same bytes under the same key and finds the
+file event already appended: no duplicate files, nothing half-made visible. A kind with no
+lines gets no file (its id stays null), as at OpenAI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator
+
+from batch_gateway.events import EventLog, FileUploaded, VersionConflict
+from batch_gateway.events.batch_aggregate import BatchState
+from batch_gateway.processors.chunks import committed_lines
+from batch_gateway.storage import ObjectStorage, file_object_key, result_chunk_key
+
+_FILENAMES = {"output": "{}_output.jsonl", "errors": "{}_error.jsonl"}
+
+
+def result_file_id(batch_id: str, kind: str) -> str:
+    return "file-" + hashlib.sha256(f"{batch_id}:{kind}".encode()).hexdigest()[:24]
+
+
+class _Counted:
+    """Passes bytes through while counting lines."""
+
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = chunks
+        self.lines = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for data in self._chunks:
+            # Every result line ends with a newline, so counting them counts lines.
+            self.lines += data.count(b"\n")
+            yield data
+
+
+async def write_result_file(
+    log: EventLog,
+    storage: ObjectStorage,
+    state: BatchState,
+    kind: str,
+    created_at: int,
+    expiry_seconds: int,
+) -> str | None:
+    """Write the batch's `kind` file from its committed chunks; its id, or None if empty."""
+    file_id = result_file_id(state.id, kind)
+    key = file_object_key(state.tenant, file_id)
+    counted = _Counted(committed_lines(storage, state.tenant, state.id, state.chunks, kind))
+    size = await storage.write(key, counted.__aiter__())
+    if size == 0:
+        await storage.delete(key)
+        return None
+    event = FileUploaded(
+        filename=_FILENAMES[kind].format(state.id),
+        purpose="batch_output",
+        bytes=size,
+        created_at=created_at,
+        expires_at=created_at + expiry_seconds,
+        storage_key=key,
+        line_count=counted.lines,
+    )
+    # A conflict means an earlier finalize of this batch made the file, from the same chunks.
+    with contextlib.suppress(VersionConflict):
+        await log.append(file_id, state.tenant, 0, [event])
+    return file_id
+
+
+async def remove_chunks(storage: ObjectStorage, state: BatchState) -> None:
+    """Once the files exist, the chunks are copies: remove them."""
+    for chunk in state.chunks:
+        for kind in _FILENAMES:
+            await storage.delete(result_chunk_key(state.tenant, state.id, chunk, kind))

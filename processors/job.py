@@ -1,0 +1,267 @@
+"""Running one batch job: claim, resume, dispatch per model, commit chunks, stop, finalize.
+
+A job reads the input file once per model (streamed; requests already committed by an
+earlier owner are skipped), sends each request through the dispatcher under a window of
+`max_in_flight`, and buffers result lines for the committer, which commits a chunk when it is
+full or every `commit_interval_seconds`. A watcher reloads the batch four times a second: a
+cancel request or the end of the completion window stops new dispatches at once, in-flight
+requests get `cancel_grace_seconds`, and every request without a result gets a
+`batch_cancelled` / `batch_expired` line. Then the job finalizes into OpenAI's files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from batch_gateway.clock import Clock
+from batch_gateway.events import EventLog
+from batch_gateway.events.aggregate_store import AggregateStore
+from batch_gateway.events.batch_aggregate import BatchState, evolve_batch
+from batch_gateway.events.batch_events import (
+    BatchCancelled,
+    BatchCompleted,
+    BatchExpired,
+    BatchFailed,
+    BatchFinalizing,
+)
+from batch_gateway.events.batch_events import BatchError as BatchErrorItem
+from batch_gateway.events.file_aggregate import evolve_file
+from batch_gateway.processors.chunks import ChunkSink, committed_custom_ids
+from batch_gateway.processors.dispatch import Dispatcher
+from batch_gateway.processors.finalize import remove_chunks, write_result_file
+from batch_gateway.processors.ownership import LostJob, Ownership
+from batch_gateway.processors.requests import ANY, Request, requests_of
+from batch_gateway.processors.result_lines import unanswered
+from batch_gateway.processors.routing import Routes
+from batch_gateway.secret_store import SecretStore
+from batch_gateway.settings import ProcessorSettings
+from batch_gateway.storage import ObjectStorage
+
+logger = logging.getLogger(__name__)
+
+WATCH_INTERVAL_SECONDS = 0.25
+_STOP_LINES = {
+    "cancelled": (
+        "batch_cancelled",
+        "This request was not executed because the batch was cancelled.",
+    ),
+    "expired": (
+        "batch_expired",
+        "This request could not be executed before the completion window expired.",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class JobContext:
+    log: EventLog
+    storage: ObjectStorage
+    dispatcher: Dispatcher
+    routes: Routes
+    secrets: SecretStore
+    settings: ProcessorSettings
+    clock: Clock
+    processor: str
+
+
+async def run_job(context: JobContext, batch_id: str) -> None:
+    """Work on the batch until it ends or another processor takes it over."""
+    store = AggregateStore(context.log, evolve_batch)
+    ownership = await Ownership.claim_batch(
+        store, batch_id, context.processor, int(context.clock())
+    )
+    if ownership is None:
+        return
+    try:
+        await _Job(context, ownership).run()
+    except LostJob:
+        logger.info("batch %s was taken over by another processor; letting go", batch_id)
+
+
+class _Job:
+    def __init__(self, context: JobContext, ownership: Ownership) -> None:
+        self._context = context
+        self._ownership = ownership
+        self._sink = ChunkSink(context.storage, ownership, context.settings.chunk_size)
+        self._stop = asyncio.Event()
+        self._reason: str | None = None
+        self._finished = asyncio.Event()
+        self._window = asyncio.Semaphore(context.settings.max_in_flight)
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._done: set[str] = set()
+        self._headers: dict[str, str] = {}
+
+    @property
+    def state(self) -> BatchState:
+        return self._ownership.state
+
+    async def run(self) -> None:
+        if self.state.status == "finalizing":
+            await self._finish()  # an earlier owner got as far as finalizing
+            return
+        input_key = await self._input_key()
+        if input_key is None:
+            await self._fail(
+                "invalid_input_file", "The input file was deleted before the batch ran."
+            )
+            return
+        context = self._context
+        self._done = await committed_custom_ids(
+            context.storage, self.state.tenant, self.state.id, self.state.chunks
+        )
+        self._headers = await context.secrets.get(self.state.id, self.state.tenant)
+        watcher = asyncio.create_task(self._watch(), name=f"watch-{self.state.id}")
+        committer = asyncio.create_task(self._commit_loop(), name=f"commit-{self.state.id}")
+        try:
+            await self._dispatch_all(input_key)
+            if self._reason is not None:
+                await self._mark_unexecuted(input_key, self._reason)
+            self._finished.set()
+            await committer  # commits what is left, raises LostJob if it happened
+        finally:
+            for task in (watcher, committer, *self._in_flight):
+                task.cancel()
+            for task in (watcher, committer):
+                with contextlib.suppress(asyncio.CancelledError, LostJob):
+                    await task
+        await self._finish()
+
+    async def _input_key(self) -> str | None:
+        files = AggregateStore(self._context.log, evolve_file)
+        file_state, _ = await files.load(self.state.input_file_id)
+        if file_state is None or file_state.lifecycle != "active":
+            return None
+        return file_state.storage_key
+
+    async def _dispatch_all(self, input_key: str) -> None:
+        moderations = self.state.endpoint == "/v1/moderations"
+        models: list[str | object] = (
+            [ANY] if moderations or not self.state.models else list(self.state.models)
+        )
+        await asyncio.gather(*(self._dispatch_model(input_key, model) for model in models))
+        if self._in_flight and self._reason is None:
+            await asyncio.wait(list(self._in_flight))
+        if self._in_flight:
+            # Stopping: in-flight requests get a grace period, then are aborted.
+            await asyncio.wait(
+                list(self._in_flight), timeout=self._context.settings.cancel_grace_seconds
+            )
+            for task in list(self._in_flight):
+                task.cancel()
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    async def _dispatch_model(self, input_key: str, model: str | object) -> None:
+        skip = set(self._done)
+        async for request in requests_of(self._context.storage, input_key, model=model, skip=skip):
+            await self._window.acquire()
+            if self._stop.is_set():
+                self._window.release()
+                return
+            task = asyncio.create_task(self._send(request))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _send(self, request: Request) -> None:
+        context = self._context
+        try:
+            gateway = context.routes.gateway_for(request.model)
+            if gateway is None:
+                line = unanswered(
+                    request.custom_id,
+                    "model_not_found",
+                    f"No inference gateway is configured for model {request.model!r}.",
+                )
+            else:
+                headers = {"content-type": "application/json", **self._headers}
+                if gateway.api_key and "authorization" not in headers:
+                    headers["authorization"] = f"Bearer {gateway.api_key}"
+                headers["x-batch-request"] = f"{self.state.id}/{request.custom_id}"
+                line = await context.dispatcher.send(
+                    context.dispatcher.gateway(gateway),
+                    self.state.endpoint,
+                    request.custom_id,
+                    request.body,
+                    headers,
+                )
+            self._sink.add(line)
+            self._done.add(request.custom_id)
+        finally:
+            self._window.release()
+
+    async def _mark_unexecuted(self, input_key: str, reason: str) -> None:
+        code, message = _STOP_LINES[reason]
+        skip = set(self._done)
+        async for request in requests_of(self._context.storage, input_key, model=ANY, skip=skip):
+            self._sink.add(unanswered(request.custom_id, code, message))
+            self._done.add(request.custom_id)
+
+    async def _commit_loop(self) -> None:
+        interval = self._context.settings.commit_interval_seconds
+        elapsed = 0.0
+        while not self._finished.is_set():
+            await asyncio.sleep(0.05)
+            elapsed += 0.05
+            if self._sink.full or elapsed >= interval:
+                await self._sink.commit()
+                elapsed = 0.0
+        await self._sink.commit()
+
+    async def _watch(self) -> None:
+        while True:
+            state = await self._ownership.refresh()
+            if state.status == "cancelling":
+                self._halt("cancelled")
+            elif self._context.clock() >= state.expires_at:
+                self._halt("expired")
+            await asyncio.sleep(WATCH_INTERVAL_SECONDS)
+
+    def _halt(self, reason: str) -> None:
+        if self._reason is None:
+            logger.info("batch %s %s: stopping dispatch", self.state.id, reason)
+            self._reason = reason
+            self._stop.set()
+            # Unblock readers waiting for a window slot: they see the stop and return.
+            for _ in range(self._context.settings.max_in_flight):
+                self._window.release()
+
+    async def _finish(self) -> None:
+        context = self._context
+        now = int(context.clock())
+        state = self.state
+        if self._reason is None and state.status == "in_progress":
+            state = await self._ownership.append([BatchFinalizing(finalizing_at=now)])
+        expiry = state.output_expires_after_seconds or context.settings.output_expiry_seconds
+        files = [
+            await write_result_file(context.log, context.storage, state, kind, now, expiry)
+            for kind in ("output", "errors")
+        ]
+        counts, usage = state.request_counts, state.usage
+        if state.status == "cancelling" or self._reason == "cancelled":
+            ending: BatchCompleted | BatchCancelled | BatchExpired = BatchCancelled(
+                cancelled_at=now, request_counts=counts, usage=usage,
+                output_file_id=files[0], error_file_id=files[1],
+            )  # fmt: skip
+        elif self._reason == "expired":
+            ending = BatchExpired(
+                expired_at=now, request_counts=counts, usage=usage,
+                output_file_id=files[0], error_file_id=files[1],
+            )  # fmt: skip
+        else:
+            ending = BatchCompleted(
+                completed_at=now, request_counts=counts, usage=usage,
+                output_file_id=files[0], error_file_id=files[1],
+            )  # fmt: skip
+        final = await self._ownership.append([ending])
+        await remove_chunks(context.storage, final)
+        await context.secrets.delete(final.id)
+        logger.info("batch %s ended %s: %s", final.id, final.status, final.request_counts)
+
+    async def _fail(self, code: str, message: str) -> None:
+        now = int(self._context.clock())
+        await self._ownership.append(
+            [BatchFailed(failed_at=now, errors=[BatchErrorItem(code=code, message=message)])]
+        )
+        await self._context.secrets.delete(self.state.id)

@@ -1,0 +1,114 @@
+"""The job streams, one per priority class, read by the "executors" consumer group.
+
+`next` takes the first entry of the highest class that has one (entries whose consumer went
+quiet past the lease come first, they are the oldest work), except that after
+`STARVATION_LIMIT` consecutive jobs of a higher class while a lower one waits, the lower one
+goes first once (ADR 0007). An entry stays pending while its job runs; `heartbeat` keeps its
+idle time low so no live processor's job is reclaimed.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+import msgspec
+import redis.asyncio as aioredis
+from redis.typing import KeyT, StreamIdT
+
+from batch_gateway.events.keys import StreamKeys
+from batch_gateway.processors.consumer_group import ConsumerGroup, Entry
+from batch_gateway.processors.priority import PRIORITY_CLASSES, job_stream
+
+GROUP = "executors"
+STARVATION_LIMIT = 8
+
+
+class ClaimedJob(msgspec.Struct, frozen=True):
+    priority: str
+    entry_id: bytes
+    batch_id: str
+    fields: dict[bytes, bytes]
+    deliveries: int
+
+
+class JobQueue:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        keys: StreamKeys,
+        consumer: str,
+        *,
+        lease_ms: int,
+        max_deliveries: int,
+    ) -> None:
+        self._redis = client
+        self._consumer = consumer
+        self._groups = {
+            priority: ConsumerGroup(
+                client,
+                job_stream(keys, priority),
+                GROUP,
+                consumer,
+                lease_ms=lease_ms,
+                max_deliveries=max_deliveries,
+                dead_letter_stream=f"{keys.tag}:dead-letter",
+            )
+            for priority in PRIORITY_CLASSES
+        }
+        self._streak = 0
+
+    def group(self, priority: str) -> ConsumerGroup:
+        return self._groups[priority]
+
+    async def ensure(self) -> None:
+        for group in self._groups.values():
+            await group.ensure()
+
+    async def next(self, block_ms: int | None) -> ClaimedJob | None:
+        for priority in PRIORITY_CLASSES:
+            reclaimed = await self._groups[priority].reclaim(1)
+            if reclaimed:
+                return await self._claimed(priority, reclaimed[0])
+        order = list(PRIORITY_CLASSES)
+        if self._streak >= STARVATION_LIMIT:
+            order.reverse()
+        for priority in order:
+            entries = await self._groups[priority].read(1, None)
+            if entries:
+                self._streak = self._streak + 1 if priority == order[0] else 0
+                return await self._claimed(priority, entries[0])
+        if block_ms is None:
+            return None
+        streams: dict[KeyT, StreamIdT] = {group.stream: ">" for group in self._groups.values()}
+        reply = await self._redis.xreadgroup(
+            GROUP, self._consumer, streams, count=1, block=block_ms
+        )
+        for stream, entries in cast(list[tuple[bytes, list[Entry]]], reply or []):
+            for priority, group in self._groups.items():
+                if group.stream.encode() == stream and entries:
+                    return await self._claimed(priority, entries[0])
+        return None
+
+    async def _claimed(self, priority: str, entry: Entry) -> ClaimedJob:
+        entry_id, fields = entry
+        deliveries = await self._groups[priority].deliveries(entry_id)
+        return ClaimedJob(priority, entry_id, fields[b"batch_id"].decode(), fields, deliveries)
+
+    async def heartbeat(self, job: ClaimedJob) -> bool:
+        """Reset the entry's idle time if it is still ours; False when it is not."""
+        group = self._groups[job.priority]
+        pending = await self._redis.xpending_range(
+            group.stream, GROUP, min=job.entry_id, max=job.entry_id, count=1
+        )
+        if not pending or pending[0]["consumer"] != self._consumer.encode():
+            return False
+        await self._redis.xclaim(
+            group.stream, GROUP, self._consumer, 0, [job.entry_id], justid=True
+        )
+        return True
+
+    async def done(self, job: ClaimedJob) -> None:
+        await self._groups[job.priority].ack(job.entry_id)
+
+    async def dead_letter(self, job: ClaimedJob, reason: str) -> None:
+        await self._groups[job.priority].dead_letter(job.entry_id, job.fields, reason)

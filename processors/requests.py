@@ -1,0 +1,52 @@
+"""Reading the requests of an input file as the executor needs them: streamed, one model at
+a time, skipping what is already done."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection
+
+import msgspec
+
+from batch_gateway.processors.lines import numbered_lines
+from batch_gateway.storage import ObjectStorage
+
+
+class _Line(msgspec.Struct):
+    custom_id: str
+    body: msgspec.Raw
+
+
+class _Model(msgspec.Struct):
+    model: str | None = None
+
+
+_line_decoder = msgspec.json.Decoder(_Line)
+_model_decoder = msgspec.json.Decoder(_Model)
+
+
+class Request(msgspec.Struct, frozen=True):
+    custom_id: str
+    model: str | None
+    body: bytes
+
+
+async def requests_of(
+    storage: ObjectStorage, key: str, *, model: str | object | None, skip: Collection[str]
+) -> AsyncIterator[Request]:
+    """The file's requests (validated already) for `model` (any model when `model` is ANY),
+    leaving out the custom_ids in `skip`."""
+    reader = await storage.read(key)
+    async with reader:
+        async for _, raw in numbered_lines(reader):
+            if not raw.strip():
+                continue
+            line = _line_decoder.decode(raw)
+            if line.custom_id in skip:
+                continue
+            line_model = _model_decoder.decode(line.body).model
+            if model is not ANY and line_model != model:
+                continue
+            yield Request(line.custom_id, line_model, bytes(line.body))
+
+
+ANY = object()
