@@ -21,6 +21,8 @@ from batch_gateway.settings import (
     load_settings,
     require_secrets_key,
 )
+from batch_gateway.simulator import SimulatorSettings, run_simulator
+from batch_gateway.simulator.arguments import add_simulator_arguments, simulator_overrides
 from batch_gateway.stack.up import add_up_arguments, run_up
 
 
@@ -43,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     processor = commands.add_parser("processor", help="validate and execute batch jobs")
     processor.add_argument("--host", help="address of /health, /ready, /metrics")
     processor.add_argument("--port", type=int, help="port of /health, /ready, /metrics")
+    add_simulator_arguments(
+        commands.add_parser(
+            "simulator",
+            help="serve a simulated OpenAI-compatible inference endpoint (tests, benchmarks)",
+        )
+    )
     return parser
 
 
@@ -66,6 +74,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             require_secrets_key(processor_settings)
             configure_logging("processor", processor_settings.log_level)
             asyncio.run(_until_signalled(lambda stop: run_processor(processor_settings, stop)))
+        elif args.command == "simulator":
+            simulator_settings = load_settings(
+                SimulatorSettings, os.environ, simulator_overrides(args)
+            )
+            configure_logging("simulator", simulator_settings.log_level)
+            asyncio.run(_until_signalled(lambda stop: run_simulator(simulator_settings, stop)))
     except SettingsError as error:
         print(f"batch-gateway {args.command}: invalid settings: {error}", file=sys.stderr)
         sys.exit(2)

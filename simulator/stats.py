@@ -1,0 +1,55 @@
+"""What the simulator has received and answered, for tests and benchmarks (`GET /stats`).
+
+Processors send `X-Batch-Request: <batch_id>/<custom_id>`; counting each value tells a crash test
+how often each request of a batch reached the server (at most the in-flight window twice).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+BATCH_REQUEST_HEADER = "X-Batch-Request"
+
+
+class SimulatorStats(msgspec.Struct, kw_only=True):
+    # Requests received, whatever became of them.
+    requests: int = 0
+    by_path: dict[str, int] = msgspec.field(default_factory=dict)
+    # Answers by HTTP status ("200", "429", ...), and "disconnect" for connections dropped on
+    # purpose; a request whose client gave up first is counted under "client_gone".
+    by_status: dict[str, int] = msgspec.field(default_factory=dict)
+    # Requests received per value of the X-Batch-Request header.
+    by_batch_request: dict[str, int] = msgspec.field(default_factory=dict)
+
+
+class RequestCounter:
+    def __init__(self) -> None:
+        self._stats = SimulatorStats()
+
+    def received(self, path: str, batch_request: str | None) -> int:
+        """Count an arriving request; returns how many times its X-Batch-Request value has
+        arrived, this time included (0 without the header)."""
+        stats = self._stats
+        stats.requests += 1
+        stats.by_path[path] = stats.by_path.get(path, 0) + 1
+        if batch_request is None:
+            return 0
+        seen = stats.by_batch_request.get(batch_request, 0) + 1
+        stats.by_batch_request[batch_request] = seen
+        return seen
+
+    def answered(self, status: str) -> None:
+        by_status = self._stats.by_status
+        by_status[status] = by_status.get(status, 0) + 1
+
+    def snapshot(self) -> SimulatorStats:
+        stats = self._stats
+        return SimulatorStats(
+            requests=stats.requests,
+            by_path=dict(stats.by_path),
+            by_status=dict(stats.by_status),
+            by_batch_request=dict(stats.by_batch_request),
+        )
+
+    def reset(self) -> None:
+        self._stats = SimulatorStats()
