@@ -12,17 +12,21 @@ from pathlib import Path
 
 from batch_gateway.stack.redis_server import free_port
 
-COMPONENTS = ("apiserver", "projector", "processor")
+COMPONENTS = ("apiserver", "projector", "processor", "simulator")
+INFERENCE_URL_VARIABLE = "BATCH_GATEWAY_GLOBAL_INFERENCE_GATEWAY_URL"
 READY_TIMEOUT_SECONDS = 60.0
 STOP_GRACE_SECONDS = 15.0
 
 
 class Component:
-    def __init__(self, name: str, host: str, port: int, log_file: Path) -> None:
+    def __init__(
+        self, name: str, host: str, port: int, log_file: Path, ready_path: str = "/ready"
+    ) -> None:
         self.name = name
         self.host = host
         self.port = port
         self.log_file = log_file
+        self.ready_path = ready_path
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -44,7 +48,9 @@ class Component:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited at start; see {self.log_file}")
             try:
-                with urllib.request.urlopen(f"{self.probe_url}/ready", timeout=2) as response:
+                with urllib.request.urlopen(
+                    self.probe_url + self.ready_path, timeout=2
+                ) as response:
                     if response.status == 200:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -54,16 +60,34 @@ class Component:
 
 
 class ComponentSet:
+    """The stack's components. Without an inference URL, the simulator serves as downstream."""
+
     def __init__(
-        self, environment: dict[str, str], host: str, api_port: int, log_dir: Path
+        self,
+        environment: dict[str, str],
+        host: str,
+        api_port: int,
+        log_dir: Path,
+        inference_url: str | None,
     ) -> None:
-        self._environment = environment
+        simulator = Component(
+            "simulator", "127.0.0.1", free_port(), log_dir / "simulator.log", ready_path="/health"
+        )
+        self.inference_url = inference_url or simulator.probe_url
+        self._environment = {**environment, INFERENCE_URL_VARIABLE: self.inference_url}
         self._components = [
             Component("apiserver", host, api_port, log_dir / "apiserver.log"),
             Component("projector", "127.0.0.1", free_port(), log_dir / "projector.log"),
             Component("processor", "127.0.0.1", free_port(), log_dir / "processor.log"),
         ]
+        if inference_url is None:
+            self._components.insert(0, simulator)
         self._running: list[Component] = []
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """What a component joining this stack needs (written to stack.env)."""
+        return dict(self._environment)
 
     def start(self, exclude: set[str]) -> None:
         for component in self._components:
@@ -76,7 +100,7 @@ class ComponentSet:
     def describe(self) -> list[str]:
         return [
             f"{c.name:<22} pid {c.process.pid if c.process else '-'}, "
-            f"probes {c.probe_url}/ready, log {c.log_file}"
+            f"probes {c.probe_url}{c.ready_path}, log {c.log_file}"
             for c in self._running
         ]
 

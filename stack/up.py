@@ -41,6 +41,11 @@ def add_up_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--s3-secret-key", default="")
     parser.add_argument("--s3-region", default="")
     parser.add_argument(
+        "--inference-url",
+        help="OpenAI-compatible inference endpoint (llm-d router, vLLM, ...) for every model; "
+        "default: start the simulator",
+    )
+    parser.add_argument(
         "--without",
         action="append",
         default=[],
@@ -73,12 +78,14 @@ def run_up(args: argparse.Namespace) -> int:
             storage=_storage(args, data_dir),
             secrets_key=_secrets_key(data_dir),
         )
-        environment = to_environment(settings)
+        components = ComponentSet(
+            to_environment(settings), args.host, args.port, data_dir / "logs", args.inference_url
+        )
         env_file = data_dir / "stack.env"
-        env_file.write_text("".join(f"{key}={value}\n" for key, value in environment.items()))
+        lines = [f"{key}={value}\n" for key, value in components.environment.items()]
+        env_file.write_text("".join(lines))
         env_file.chmod(0o600)  # it holds the secrets key, and maybe storage credentials
 
-        components = ComponentSet(environment, args.host, args.port, data_dir / "logs")
         stack.callback(components.stop)
         try:
             components.start(exclude=set(args.without))
@@ -155,6 +162,8 @@ def _banner(
         f"  Redis                  {redis_url}  ({redis_note})",
         f"  PostgreSQL             {postgres_url}  ({postgres_note})",
         f"  Storage                {storage.kind}: {where}",
+        f"  Inference              {components.inference_url}"
+        + ("  (the simulator)" if args.inference_url is None else ""),
     ]
     lines += [f"  {line}" for line in components.describe()]
     lines += [

@@ -3,6 +3,7 @@ survives a restart, and a stack another process can join through `stack.env`."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,10 @@ from openai import OpenAI
 from batch_gateway.stack.redis_server import free_port
 
 START_TIMEOUT_SECONDS = 90.0
+REQUESTS = (
+    b'{"custom_id": "1", "method": "POST", "url": "/v1/chat/completions",'
+    b' "body": {"model": "sim-model", "messages": [{"role": "user", "content": "hi"}]}}\n'
+)
 
 
 class UpProcess:
@@ -70,10 +75,22 @@ def test_up_runs_the_system_and_keeps_data_across_restarts(data_dir: Path) -> No
     try:
         assert f"http://127.0.0.1:{port}/v1" in first.banner
         assert "embedded" in first.banner
-        uploaded = first.client().files.create(
-            file=("requests.jsonl", b'{"custom_id": "1"}\n'), purpose="batch"
+        assert "(the simulator)" in first.banner
+        client = first.client()
+        uploaded = client.files.create(file=("requests.jsonl", REQUESTS), purpose="batch")
+        assert [f.id for f in client.files.list()] == [uploaded.id]
+        # The whole path: validated, executed against the simulator, finalized into files.
+        batch = client.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
         )
-        assert [f.id for f in first.client().files.list()] == [uploaded.id]
+        deadline = time.monotonic() + 60
+        while batch.status not in ("completed", "failed") and time.monotonic() < deadline:
+            time.sleep(0.1)
+            batch = client.batches.retrieve(batch.id)
+        assert batch.status == "completed"
+        assert batch.output_file_id is not None
+        output = client.files.content(batch.output_file_id).read().splitlines()
+        assert [json.loads(line)["custom_id"] for line in output] == ["1"]
     finally:
         assert first.interrupt() == 0
 
@@ -87,7 +104,7 @@ def test_up_runs_the_system_and_keeps_data_across_restarts(data_dir: Path) -> No
     try:
         client = second.client()
         assert client.files.retrieve(uploaded.id) == uploaded
-        assert client.files.content(uploaded.id).read() == b'{"custom_id": "1"}\n'
+        assert client.files.content(uploaded.id).read() == REQUESTS
     finally:
         assert second.interrupt() == 0
 
