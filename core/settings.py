@@ -116,7 +116,13 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     tls_verify: bool = True
     ca_file: str = ""
     max_concurrency: Annotated[int, msgspec.Meta(ge=1)] = 64
+    # Concurrency adapts between these (AIMD on 429/5xx and saturation; ADR 0012).
+    min_concurrency: Annotated[int, msgspec.Meta(ge=1)] = 1
     request_timeout_seconds: Seconds = 600.0
+    # The server's Prometheus endpoint (vLLM's /metrics); when set, a queue of waiting
+    # requests above the threshold makes batch traffic back off for interactive traffic.
+    metrics_url: str = ""
+    saturation_waiting_threshold: Annotated[int, msgspec.Meta(ge=0)] = 8
 
 
 class ProcessorSettings(CommonSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -10,6 +10,7 @@ retried: a slow request is likelier to be slow again, and its cost was already p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import Mapping
 
@@ -22,6 +23,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from batch_gateway.processors.flow_control import AdaptiveLimit, waiting_requests
 from batch_gateway.processors.result_lines import ResultLine, answered, unanswered
 from batch_gateway.settings import GatewaySettings, ProcessorSettings
 
@@ -52,8 +54,9 @@ class Gateway:
 
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
-        self.limit = asyncio.Semaphore(settings.max_concurrency)
+        self.limit = AdaptiveLimit(settings.max_concurrency, settings.min_concurrency)
         self._session: aiohttp.ClientSession | None = None
+        self._monitor: asyncio.Task[None] | None = None
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -71,7 +74,27 @@ class Gateway:
             )
         return self._session
 
+    def watch_saturation(self) -> None:
+        """Poll the server's metrics once a second, if it has any (started on first use)."""
+        if self.settings.metrics_url and self._monitor is None:
+            self._monitor = asyncio.create_task(self._poll_metrics(), name="saturation-monitor")
+
+    async def _poll_metrics(self) -> None:
+        while True:
+            try:
+                async with self.session.get(self.settings.metrics_url) as response:
+                    waiting = waiting_requests(await response.text())
+            except (aiohttp.ClientError, TimeoutError, ValueError):
+                waiting = None  # metrics are advice: without them, errors alone steer
+            if waiting is not None and waiting > self.settings.saturation_waiting_threshold:
+                self.limit.on_overload()
+            await asyncio.sleep(1.0)
+
     async def close(self) -> None:
+        if self._monitor is not None:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
         if self._session is not None:
             await self._session.close()
 
@@ -89,6 +112,7 @@ class Dispatcher:
         gateway = self._gateways.get(settings.url)
         if gateway is None:
             gateway = self._gateways[settings.url] = Gateway(settings)
+            gateway.watch_saturation()
         return gateway
 
     async def close(self) -> None:
@@ -111,7 +135,7 @@ class Dispatcher:
             reraise=True,
         )
         try:
-            async with self._global_limit, gateway.limit:
+            async with self._global_limit:
                 async for attempt in retrying:
                     with attempt:
                         return await self._attempt(gateway, endpoint, custom_id, body, headers)

@@ -1,0 +1,129 @@
+"""AIMD concurrency: halve on overload (once per cooldown), creep up on success, FIFO slots."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from batch_gateway.processors.dispatch import Dispatcher
+from batch_gateway.processors.flow_control import AdaptiveLimit, waiting_requests
+from batch_gateway.settings import GatewaySettings, ProcessorSettings
+from batch_gateway.simulator import SimulatorSettings
+from batch_gateway.simulator.component import running_simulator
+
+
+def test_overload_halves_once_per_cooldown_and_never_below_the_minimum() -> None:
+    limit = AdaptiveLimit(maximum=64, minimum=4, cooldown_seconds=60)
+    limit.on_overload()
+    limit.on_overload()  # same burst: counted once
+    assert limit.limit == 32
+    fast = AdaptiveLimit(maximum=64, minimum=4, cooldown_seconds=0)
+    for _ in range(10):
+        fast.on_overload()
+    assert fast.limit == 4
+
+
+def test_success_adds_about_one_per_round_up_to_the_maximum() -> None:
+    limit = AdaptiveLimit(maximum=20, cooldown_seconds=0)
+    limit.on_overload()
+    assert limit.limit == 10
+    for _ in range(10):
+        limit.on_success()
+    assert 10.9 < limit.limit < 11.1
+    for _ in range(10_000):
+        limit.on_success()
+    assert limit.limit == 20
+
+
+async def test_slots_are_bounded_by_the_limit_and_handed_out_in_order() -> None:
+    limit = AdaptiveLimit(maximum=2)
+    order: list[int] = []
+    release = asyncio.Event()
+
+    async def worker(number: int) -> None:
+        async with limit:
+            order.append(number)
+            await release.wait()
+
+    tasks = [asyncio.create_task(worker(n)) for n in range(5)]
+    await asyncio.sleep(0.01)
+    assert order == [0, 1]
+    assert limit.in_flight == 2
+    release.set()
+    await asyncio.gather(*tasks)
+    assert order == [0, 1, 2, 3, 4]
+    assert limit.in_flight == 0
+
+
+async def test_a_cancelled_waiter_leaks_no_slot() -> None:
+    limit = AdaptiveLimit(maximum=1)
+    await limit.__aenter__()
+    waiter = asyncio.create_task(limit.__aenter__())
+    await asyncio.sleep(0.01)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    await limit.__aexit__()
+    assert limit.in_flight == 0
+    async with limit:
+        assert limit.in_flight == 1
+
+
+async def test_a_lower_limit_admits_fewer_until_it_grows_again() -> None:
+    limit = AdaptiveLimit(maximum=4, cooldown_seconds=0)
+    limit.on_overload()  # 2
+    entered = 0
+
+    async def worker() -> None:
+        nonlocal entered
+        async with limit:
+            entered += 1
+            await asyncio.sleep(0.05)
+
+    tasks = [asyncio.create_task(worker()) for _ in range(4)]
+    await asyncio.sleep(0.01)
+    assert entered == 2
+    await asyncio.gather(*tasks)
+    assert entered == 4
+
+
+def test_waiting_requests_sums_vllm_series_and_is_none_without_them() -> None:
+    text = (
+        "# TYPE vllm:num_requests_waiting gauge\n"
+        'vllm:num_requests_waiting{model_name="a"} 3.0\n'
+        'vllm:num_requests_waiting{model_name="b"} 4.0\n'
+        "# TYPE vllm:num_requests_running gauge\n"
+        'vllm:num_requests_running{model_name="a"} 9.0\n'
+    )
+    assert waiting_requests(text) == 7.0
+    assert waiting_requests("# TYPE other gauge\nother 1\n") is None
+
+
+async def test_a_saturated_server_makes_the_dispatcher_back_off() -> None:
+    # One slot, 0.15 s a request: 12 requests at once queue up on the server, its metrics show
+    # them waiting, and the gateway's limit drops below its maximum.
+    simulator = SimulatorSettings(port=0, capacity=1, latency_seconds=0.15)
+    async with running_simulator(simulator) as sim:
+        gateway_settings = GatewaySettings(
+            url=sim.url,
+            max_concurrency=12,
+            metrics_url=f"{sim.url}/metrics",
+            saturation_waiting_threshold=2,
+        )
+        settings = ProcessorSettings(global_inference_gateway=gateway_settings, max_in_flight=12)
+        dispatcher = Dispatcher(settings)
+        gateway = dispatcher.gateway(gateway_settings)
+        body = b'{"model": "sim-model", "messages": [{"role": "user", "content": "hi"}]}'
+        try:
+            sends = [
+                dispatcher.send(gateway, "/v1/chat/completions", f"r{n}", body, {})
+                for n in range(12)
+            ]
+            sending = asyncio.gather(*sends)
+            await asyncio.sleep(1.2)
+            assert gateway.limit.limit < 12
+            lines = await sending
+        finally:
+            await dispatcher.close()
+    assert all(line.succeeded for line in lines)
