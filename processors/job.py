@@ -88,6 +88,7 @@ class _Job:
         self._sink = ChunkSink(context.storage, ownership, context.settings.chunk_size)
         self._stop = asyncio.Event()
         self._reason: str | None = None
+        self._lost = False
         self._finished = asyncio.Event()
         self._window = asyncio.Semaphore(context.settings.max_in_flight)
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -117,6 +118,8 @@ class _Job:
         committer = asyncio.create_task(self._commit_loop(), name=f"commit-{self.state.id}")
         try:
             await self._dispatch_all(input_key)
+            if self._lost:
+                raise LostJob(self.state.id)
             if self._reason is not None:
                 await self._mark_unexecuted(input_key, self._reason)
             self._finished.set()
@@ -201,31 +204,42 @@ class _Job:
     async def _commit_loop(self) -> None:
         interval = self._context.settings.commit_interval_seconds
         elapsed = 0.0
-        while not self._finished.is_set():
-            await asyncio.sleep(0.05)
-            elapsed += 0.05
-            if self._sink.full or elapsed >= interval:
-                await self._sink.commit()
-                elapsed = 0.0
-        await self._sink.commit()
+        try:
+            while not self._finished.is_set():
+                await asyncio.sleep(0.05)
+                elapsed += 0.05
+                if self._sink.full or elapsed >= interval:
+                    await self._sink.commit()
+                    elapsed = 0.0
+            await self._sink.commit()
+        except LostJob:
+            self._halt(None)
+            raise
 
     async def _watch(self) -> None:
         while True:
-            state = await self._ownership.refresh()
+            try:
+                state = await self._ownership.refresh()
+            except LostJob:
+                self._halt(None)  # another processor has it: stop sending at once
+                return
             if state.status == "cancelling":
                 self._halt("cancelled")
             elif self._context.clock() >= state.expires_at:
                 self._halt("expired")
             await asyncio.sleep(WATCH_INTERVAL_SECONDS)
 
-    def _halt(self, reason: str) -> None:
-        if self._reason is None:
-            logger.info("batch %s %s: stopping dispatch", self.state.id, reason)
-            self._reason = reason
-            self._stop.set()
-            # Unblock readers waiting for a window slot: they see the stop and return.
-            for _ in range(self._context.settings.max_in_flight):
-                self._window.release()
+    def _halt(self, reason: str | None) -> None:
+        """Stop dispatching: for a cancel or expiry (`reason`), or because the job was lost."""
+        if self._stop.is_set():
+            return
+        logger.info("batch %s %s: stopping dispatch", self.state.id, reason or "lost")
+        self._reason = reason
+        self._lost = reason is None
+        self._stop.set()
+        # Unblock readers waiting for a window slot: they see the stop and return.
+        for _ in range(self._context.settings.max_in_flight):
+            self._window.release()
 
     async def _finish(self) -> None:
         context = self._context
