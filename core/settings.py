@@ -149,8 +149,9 @@ class ProcessorSettings(CommonSettings, frozen=True, kw_only=True, forbid_unknow
     # Jobs one processor runs at once, and requests in flight across all of them.
     max_concurrent_jobs: Annotated[int, msgspec.Meta(ge=1)] = 4
     max_in_flight: Annotated[int, msgspec.Meta(ge=1)] = 512
-    # Results are committed in chunks of at most this many, at least every interval.
-    chunk_size: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    # Results are committed about once per interval (one progress event a second per job);
+    # a chunk is committed early only when it holds this many lines, to bound memory.
+    chunk_size: Annotated[int, msgspec.Meta(ge=1)] = 10_000
     commit_interval_seconds: Seconds = 1.0
     # Retries of 429, 5xx and connection errors: attempts in all, exponential backoff with jitter.
     max_attempts: Annotated[int, msgspec.Meta(ge=1)] = 5
