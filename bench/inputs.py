@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from typing import Final
 
 import msgspec
 
-CHAT = "/v1/chat/completions"
+CHAT: Final = "/v1/chat/completions"
 MODELS = ("meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen2.5-7B-Instruct", "mistral-small")
 WORDS = (
     "the",
@@ -72,5 +73,34 @@ def chat_lines(max_words: int, seed: int = 7) -> Iterator[bytes]:
         if rng.random() < 0.3:
             body["temperature"] = round(rng.random(), 2)
         line = {"custom_id": f"request-{number}", "method": "POST", "url": CHAT, "body": body}
+        yield encoder.encode(line) + b"\n"
+        number += 1
+
+
+EMBEDDINGS: Final = "/v1/embeddings"
+EMBEDDING_MODELS = ("BAAI/bge-m3", "intfloat/e5-mistral-7b-instruct")
+
+
+def embedding_lines(max_words: int, seed: int = 7) -> Iterator[bytes]:
+    """Endless `/v1/embeddings` JSONL lines, shaped like `chat_lines`: one text of 10 to
+    `max_words` words, or in one line of five a list of two to eight shorter texts."""
+    rng = random.Random(seed)
+    encoder = msgspec.json.Encoder()
+    number = 0
+
+    def text(words: int) -> str:
+        chosen = rng.choices(WORDS, k=words)
+        if rng.random() < 0.1:
+            chosen += rng.choices(FOREIGN_WORDS, k=rng.randint(1, 20))
+        return " ".join(chosen)
+
+    while True:
+        words = rng.randint(10, max_words)
+        texts: str | list[str] = text(words)
+        if rng.random() < 0.2:
+            count = rng.randint(2, 8)
+            texts = [text(max(1, words // count)) for _ in range(count)]
+        body = {"model": rng.choice(EMBEDDING_MODELS), "input": texts}
+        line = {"custom_id": f"request-{number}", "method": "POST", "url": EMBEDDINGS, "body": body}
         yield encoder.encode(line) + b"\n"
         number += 1

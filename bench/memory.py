@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from pathlib import Path
@@ -76,3 +77,65 @@ class PeakGrowth:
         if self._exact:
             peak = max(peak, self._memory.peak())
         self.growth = peak - self._baseline
+
+
+class PhasePeaks:
+    """A process's peak resident memory in each of a sequence of named phases, as growth
+    above its size when the `with` block began (phases are entered with `enter`).
+
+    As `PeakGrowth`: the kernel's high-water mark, reset at each phase change where it can be,
+    backed by a sampler thread.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.005) -> None:
+        self._memory = ProcessMemory(pid)
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, name="rss-sampler", daemon=True)
+        self._phase: str | None = None
+        self._exact = False
+        self._sampled_peak = 0
+        self.baseline = 0
+        """Bytes resident when the block began."""
+        self.growth: dict[str, int] = {}
+        """Phase -> bytes above the baseline at its peak (a phase entered twice keeps its
+        higher peak); complete when the block ends."""
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self._interval):
+            with self._lock, contextlib.suppress(OSError):  # the process may have ended
+                self._sampled_peak = max(self._sampled_peak, self._memory.rss())
+
+    def _close_phase(self) -> None:
+        if self._phase is None:
+            return
+        peak = max(self._sampled_peak, self._memory.rss())
+        if self._exact:
+            peak = max(peak, self._memory.peak())
+        previous = self.growth.get(self._phase, peak - self.baseline)
+        self.growth[self._phase] = max(previous, peak - self.baseline)
+
+    def enter(self, phase: str) -> None:
+        with self._lock:
+            self._close_phase()
+            self._phase = phase
+            self._exact = self._memory.reset_peak()
+            self._sampled_peak = self._memory.rss()
+
+    def __enter__(self) -> PhasePeaks:
+        self.baseline = self._memory.rss()
+        self._sampler.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._sampler.join()
+        with self._lock, contextlib.suppress(OSError):
+            self._close_phase()
+        self._phase = None
