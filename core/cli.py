@@ -9,12 +9,15 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
+from batch_gateway.client_cli import CLIENT_COMMANDS, add_client_commands, run_client_command
 from batch_gateway.gateway.component import run_apiserver
+from batch_gateway.gc.component import add_gc_arguments, gc_overrides, run_gc
 from batch_gateway.logs import configure_logging
 from batch_gateway.processors.component import run_processor
 from batch_gateway.projections.component import run_projector
 from batch_gateway.settings import (
     ApiServerSettings,
+    GcSettings,
     ProcessorSettings,
     ProjectorSettings,
     SettingsError,
@@ -45,12 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     processor = commands.add_parser("processor", help="validate and execute batch jobs")
     processor.add_argument("--host", help="address of /health, /ready, /metrics")
     processor.add_argument("--port", type=int, help="port of /health, /ready, /metrics")
+    add_gc_arguments(
+        commands.add_parser("gc", help="expire files and batches, delete what is left over")
+    )
     add_simulator_arguments(
         commands.add_parser(
             "simulator",
             help="serve a simulated OpenAI-compatible inference endpoint (tests, benchmarks)",
         )
     )
+    add_client_commands(commands)
     return parser
 
 
@@ -58,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     overrides = {k: v for k in ("host", "port") if (v := getattr(args, k, None)) is not None}
     try:
+        if args.command in CLIENT_COMMANDS:
+            sys.exit(run_client_command(args))
         if args.command == "up":
             sys.exit(run_up(args))
         elif args.command == "apiserver":
@@ -74,6 +83,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             require_secrets_key(processor_settings)
             configure_logging("processor", processor_settings.log_level)
             asyncio.run(_until_signalled(lambda stop: run_processor(processor_settings, stop)))
+        elif args.command == "gc":
+            gc_settings = load_settings(GcSettings, os.environ, gc_overrides(args))
+            require_secrets_key(gc_settings)
+            configure_logging("gc", gc_settings.log_level)
+            asyncio.run(_until_signalled(lambda stop: run_gc(gc_settings, stop, once=args.once)))
         elif args.command == "simulator":
             simulator_settings = load_settings(
                 SimulatorSettings, os.environ, simulator_overrides(args)

@@ -85,6 +85,24 @@ class BatchLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     idempotency_ttl_seconds: Annotated[int, msgspec.Meta(gt=0)] = 86_400
 
 
+class EventStreamSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`GET /v1/batches/{id}/events`, the Server-Sent Events of one batch (ADR 0013)."""
+
+    # A comment line goes out after this long without an event, so proxies keep the stream.
+    keep_alive_seconds: Seconds = 15.0
+    # How long the server's one reader of the global stream blocks in each XREAD; keep it
+    # below the Redis client's socket timeout (5 s by default).
+    block_seconds: Seconds = 2.0
+    # A stream ends after this long (0: never); clients resume with Last-Event-ID.
+    max_stream_seconds: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    # Streams one API server serves at once; more are refused with 503.
+    max_subscribers: Annotated[int, msgspec.Meta(ge=1)] = 10_000
+    # Replay reads (XRANGE) in flight at once across streams: bounds Redis connections.
+    max_concurrent_reads: Annotated[int, msgspec.Meta(ge=1)] = 16
+    # Live events held for a client that reads slower than they come; past this it re-reads.
+    buffered_events: Annotated[int, msgspec.Meta(ge=1)] = 1000
+
+
 class ApiServerSettings(CommonSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: Port = 8000
@@ -96,6 +114,7 @@ class ApiServerSettings(CommonSettings, frozen=True, kw_only=True, forbid_unknow
     projection_wait_seconds: Seconds = 5.0
     files: FileLimits = msgspec.field(default_factory=FileLimits)
     batches: BatchLimits = msgspec.field(default_factory=BatchLimits)
+    event_stream: EventStreamSettings = msgspec.field(default_factory=EventStreamSettings)
 
 
 class ProjectorSettings(CommonSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -159,7 +178,30 @@ class ProcessorSettings(CommonSettings, frozen=True, kw_only=True, forbid_unknow
     backoff_max_seconds: Seconds = 30.0
     # After a cancel or the end of the completion window, in-flight requests get this long.
     cancel_grace_seconds: Annotated[float, msgspec.Meta(ge=0)] = 5.0
+    # On SIGTERM, running jobs get this long to finish; then they stop, and what they
+    # committed is resumed by another processor once their lease runs out.
+    shutdown_grace_seconds: Annotated[float, msgspec.Meta(ge=0)] = 20.0
     # Output and error files live this long unless the batch asked otherwise (OpenAI: 30 days).
+    output_expiry_seconds: Annotated[int, msgspec.Meta(gt=0)] = 2_592_000
+
+
+class GcSettings(CommonSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The garbage collector (ADR 0014)."""
+
+    host: str = "127.0.0.1"
+    # /health, /ready and /metrics.
+    port: Port = 9103
+    # Due expiries are acted on within this long (sooner when the log wakes the gc up).
+    sweep_interval_seconds: Seconds = 10.0
+    # How often storage is listed for orphans, and how old an orphan must be to be removed
+    # (an upload writes its bytes before its event; a chunk is written before its commit).
+    orphan_sweep_interval_seconds: Seconds = 3600.0
+    orphan_grace_seconds: Annotated[float, msgspec.Meta(ge=0)] = 3600.0
+    # Log what would be done; change nothing.
+    dry_run: bool = False
+    # One gc acts at a time; another takes over when the holder's lease runs out.
+    leader_lease_seconds: Seconds = 30.0
+    # Lifetime of the error file of a batch the gc expires (the processors' setting, shared).
     output_expiry_seconds: Annotated[int, msgspec.Meta(gt=0)] = 2_592_000
 
 

@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from batch_gateway.clock import Clock, system_clock
+from batch_gateway.gateway.batch_event_stream import BatchEventsController
 from batch_gateway.gateway.batches import BatchesController
 from batch_gateway.gateway.errors import EXCEPTION_HANDLERS
 from batch_gateway.gateway.files import FilesController
@@ -46,7 +47,13 @@ def create_app(settings: ApiServerSettings, clock: Clock = system_clock) -> Lite
         app_name="batch_gateway", prefix="batch_gateway_api", group_path=True
     )
     return Litestar(
-        route_handlers=[FilesController, BatchesController, HealthController, PrometheusController],
+        route_handlers=[
+            FilesController,
+            BatchesController,
+            BatchEventsController,
+            HealthController,
+            PrometheusController,
+        ],
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
             "tenant": Provide(provide_tenant, sync_to_thread=False),

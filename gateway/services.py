@@ -12,7 +12,9 @@ from psycopg_pool import AsyncConnectionPool
 from batch_gateway.clock import Clock
 from batch_gateway.events import EventLog
 from batch_gateway.events.keys import StreamKeys
+from batch_gateway.events.raw_log import RawLog
 from batch_gateway.gateway.batch_commands import BatchCommands
+from batch_gateway.gateway.event_fanout import EventFanout, EventReads
 from batch_gateway.gateway.file_commands import FileCommands
 from batch_gateway.gateway.idempotency import IdempotencyKeys
 from batch_gateway.projections.batch_queries import BatchQueries
@@ -37,6 +39,8 @@ class ApiServices:
     file_queries: FileQueries
     batch_commands: BatchCommands
     batch_queries: BatchQueries
+    event_fanout: EventFanout
+    event_reads: EventReads
 
 
 def pass_through_headers(settings: ApiServerSettings) -> list[str]:
@@ -67,6 +71,16 @@ async def open_api_services(
         log = EventLog(client, keys, clock)
         secrets = SecretStore(client, keys, load_secrets_key(settings.secrets_key))
         idempotency = IdempotencyKeys(client, keys, settings.batches.idempotency_ttl_seconds)
+        streams = settings.event_stream
+        raw_log = RawLog(client, keys)
+        fanout = EventFanout(
+            raw_log,
+            block_seconds=streams.block_seconds,
+            buffered_events=streams.buffered_events,
+            max_subscribers=streams.max_subscribers,
+        )
+        await fanout.start()
+        stack.push_async_callback(fanout.close)
         yield ApiServices(
             settings=settings,
             redis=client,
@@ -87,4 +101,6 @@ async def open_api_services(
                 settings.projection_wait_seconds,
             ),
             batch_queries=BatchQueries(pool),
+            event_fanout=fanout,
+            event_reads=EventReads(raw_log, streams.max_concurrent_reads),
         )

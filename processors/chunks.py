@@ -52,10 +52,11 @@ class ChunkSink:
         """Buffer a line; the job's committer task commits (one place for commit failures)."""
         (self._output if line.succeeded else self._errors).append(line)
 
-    async def commit(self) -> None:
+    async def commit(self) -> int:
+        """Commit the buffered lines as one chunk; returns how many lines it committed."""
         async with self._lock:
             if not self.pending:
-                return
+                return 0
             output, errors = self._output, self._errors
             self._output, self._errors = [], []
             self._number += 1
@@ -77,6 +78,7 @@ class ChunkSink:
                 [BatchProgress(request_counts=counts, usage=usage, chunk=name)]
             )
             self.counts, self.usage = counts, usage
+            return len(output) + len(errors)
 
 
 async def _encoded(lines: list[ResultLine]) -> AsyncIterator[bytes]:

@@ -10,7 +10,7 @@ import socket
 
 import redis.asyncio as aioredis
 
-from batch_gateway.clock import system_clock
+from batch_gateway.clock import Clock, system_clock
 from batch_gateway.events import EventLog
 from batch_gateway.events.keys import StreamKeys
 from batch_gateway.probe_server import ProbeServer
@@ -60,17 +60,19 @@ def job_queue(client: aioredis.Redis, keys: StreamKeys, settings: ProcessorSetti
     )
 
 
-async def run_processor(settings: ProcessorSettings, stop: asyncio.Event) -> None:
+async def run_processor(
+    settings: ProcessorSettings, stop: asyncio.Event, clock: Clock = system_clock
+) -> None:
     async with contextlib.AsyncExitStack() as stack:
         client = open_redis(settings.redis_url)
         stack.push_async_callback(client.aclose)
         storage = await open_storage(settings.storage)
         stack.push_async_callback(storage.close)
         keys = StreamKeys(settings.key_prefix)
-        log = EventLog(client, keys, system_clock)
+        log = EventLog(client, keys, clock)
         secrets = SecretStore(client, keys, load_secrets_key(settings.secrets_key))
         validator = Validator(
-            log, validator_group(client, keys, settings), storage, secrets, settings, system_clock
+            log, validator_group(client, keys, settings), storage, secrets, settings, clock
         )
         dispatcher = Dispatcher(settings)
         stack.push_async_callback(dispatcher.close)
@@ -81,7 +83,7 @@ async def run_processor(settings: ProcessorSettings, stop: asyncio.Event) -> Non
             routes=Routes(settings),
             secrets=secrets,
             settings=settings,
-            clock=system_clock,
+            clock=clock,
             processor=processor_name(settings),
         )
         executor = Executor(job_queue(client, keys, settings), context)

@@ -23,14 +23,12 @@ from batch_gateway.processors.job_queue import ClaimedJob, JobQueue
 
 logger = logging.getLogger(__name__)
 
-SHUTDOWN_GRACE_SECONDS = 20.0
-
 
 class Executor:
     def __init__(self, queue: JobQueue, context: JobContext) -> None:
         self._queue = queue
         self._context = context
-        self._running: dict[asyncio.Task[None], ClaimedJob] = {}
+        self._running: dict[asyncio.Task[bool], ClaimedJob] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         await self._queue.ensure()
@@ -68,6 +66,11 @@ class Executor:
         return claimed
 
     async def _start(self, job: ClaimedJob) -> None:
+        if any(
+            (running.priority, running.entry_id) == (job.priority, job.entry_id)
+            for running in self._running.values()
+        ):
+            return  # our own entry, reclaimed after a late heartbeat: its job runs already
         if self._queue.group(job.priority).is_poison(job.deliveries):
             await self._fail(job.batch_id, f"Processing failed {job.deliveries} times.")
             await self._queue.dead_letter(job, f"delivered {job.deliveries} times")
@@ -75,16 +78,17 @@ class Executor:
         task = asyncio.create_task(run_job(self._context, job.batch_id), name=f"job-{job.batch_id}")
         self._running[task] = job
 
-    async def _reap(self, task: asyncio.Task[None]) -> None:
+    async def _reap(self, task: asyncio.Task[bool]) -> None:
         job = self._running.pop(task)
         if task.cancelled():
             return
         error = task.exception()
-        if error is None:
-            await self._queue.done(job)
-        else:
+        if error is not None:
             # Left pending: retried after the lease, dead-lettered after too many deliveries.
             logger.error("job %s crashed", job.batch_id, exc_info=error)
+        elif task.result():
+            await self._queue.done(job)
+        # Otherwise another processor took the job over: its entry is now that one's.
 
     async def _heartbeat(self) -> None:
         interval = self._context.settings.lease_seconds / 3
@@ -96,10 +100,9 @@ class Executor:
     async def _shutdown(self) -> None:
         if not self._running:
             return
-        logger.info(
-            "stopping: %d jobs get %.0fs to finish", len(self._running), SHUTDOWN_GRACE_SECONDS
-        )
-        await asyncio.wait(list(self._running), timeout=SHUTDOWN_GRACE_SECONDS)
+        grace = self._context.settings.shutdown_grace_seconds
+        logger.info("stopping: %d jobs get %.1fs to finish", len(self._running), grace)
+        await asyncio.wait(list(self._running), timeout=grace)
         for task in list(self._running):
             if task.done():
                 await self._reap(task)

@@ -2,11 +2,14 @@
 
 A job reads the input file once per model (streamed; requests already committed by an
 earlier owner are skipped), sends each request through the dispatcher under a window of
-`max_in_flight`, and buffers result lines for the committer, which commits a chunk when it is
-full or every `commit_interval_seconds`. A watcher reloads the batch four times a second: a
-cancel request or the end of the completion window stops new dispatches at once, in-flight
-requests get `cancel_grace_seconds`, and every request without a result gets a
-`batch_cancelled` / `batch_expired` line. Then the job finalizes into OpenAI's files.
+`max_in_flight`, and buffers result lines for the committer, which commits a chunk every
+`commit_interval_seconds`, or earlier when it is full or half the window awaits its commit. A
+request keeps its window slot until its result is committed, so a crash loses the results of
+at most `max_in_flight` requests: all that a new owner sends again. A watcher reloads the
+batch four times a second: a cancel request or the end of the completion window stops new
+dispatches at once, in-flight requests get `cancel_grace_seconds`, and every request without a
+result gets a `batch_cancelled` / `batch_expired` line. Then the job finalizes into OpenAI's
+files.
 """
 
 from __future__ import annotations
@@ -67,18 +70,22 @@ class JobContext:
     processor: str
 
 
-async def run_job(context: JobContext, batch_id: str) -> None:
-    """Work on the batch until it ends or another processor takes it over."""
+async def run_job(context: JobContext, batch_id: str) -> bool:
+    """Work on the batch until it ends or another processor takes it over. True when the job
+    is over (or there was nothing to do); False when another processor has it now, and with
+    it the job's entry, which is then not ours to acknowledge."""
     store = AggregateStore(context.log, evolve_batch)
     ownership = await Ownership.claim_batch(
         store, batch_id, context.processor, int(context.clock())
     )
     if ownership is None:
-        return
+        return True
     try:
         await _Job(context, ownership).run()
     except LostJob:
         logger.info("batch %s was taken over by another processor; letting go", batch_id)
+        return False
+    return True
 
 
 class _Job:
@@ -114,10 +121,14 @@ class _Job:
             context.storage, self.state.tenant, self.state.id, self.state.chunks
         )
         self._headers = await context.secrets.get(self.state.id, self.state.tenant)
+        # Before the first request: a batch claimed past its window sends nothing.
+        self._check(self.state)
         watcher = asyncio.create_task(self._watch(), name=f"watch-{self.state.id}")
         committer = asyncio.create_task(self._commit_loop(), name=f"commit-{self.state.id}")
         try:
             await self._dispatch_all(input_key)
+            if committer.done():
+                await committer  # it failed: raise why
             if self._lost:
                 raise LostJob(self.state.id)
             if self._reason is not None:
@@ -169,6 +180,7 @@ class _Job:
 
     async def _send(self, request: Request) -> None:
         context = self._context
+        buffered = False
         try:
             gateway = context.routes.gateway_for(request.model)
             if gateway is None:
@@ -191,8 +203,12 @@ class _Job:
                 )
             self._sink.add(line)
             self._done.add(request.custom_id)
+            buffered = True
         finally:
-            self._window.release()
+            # A buffered result keeps its window slot until its chunk is committed
+            # (`_commit`): a crash loses at most the window, which is all a new owner resends.
+            if not buffered:
+                self._window.release()
 
     async def _mark_unexecuted(self, input_key: str, reason: str) -> None:
         code, message = _STOP_LINES[reason]
@@ -203,18 +219,26 @@ class _Job:
 
     async def _commit_loop(self) -> None:
         interval = self._context.settings.commit_interval_seconds
+        # Uncommitted results hold window slots: commit before they stall dispatch.
+        early = max(1, self._context.settings.max_in_flight // 2)
         elapsed = 0.0
         try:
             while not self._finished.is_set():
                 await asyncio.sleep(0.05)
                 elapsed += 0.05
-                if self._sink.full or elapsed >= interval:
-                    await self._sink.commit()
+                if self._sink.full or self._sink.pending >= early or elapsed >= interval:
+                    await self._commit()
                     elapsed = 0.0
-            await self._sink.commit()
-        except LostJob:
+            await self._commit()
+        except Exception:
+            # Without commits no window slot comes free: stop dispatching, and let `run` raise
+            # what stopped the committer (LostJob, or a failure the job is retried after).
             self._halt(None)
             raise
+
+    async def _commit(self) -> None:
+        for _ in range(await self._sink.commit()):
+            self._window.release()
 
     async def _watch(self) -> None:
         while True:
@@ -223,11 +247,15 @@ class _Job:
             except LostJob:
                 self._halt(None)  # another processor has it: stop sending at once
                 return
-            if state.status == "cancelling":
-                self._halt("cancelled")
-            elif self._context.clock() >= state.expires_at:
-                self._halt("expired")
+            self._check(state)
             await asyncio.sleep(WATCH_INTERVAL_SECONDS)
+
+    def _check(self, state: BatchState) -> None:
+        """Stop dispatching when a cancel was requested or the completion window has ended."""
+        if state.status == "cancelling":
+            self._halt("cancelled")
+        elif self._context.clock() >= state.expires_at:
+            self._halt("expired")
 
     def _halt(self, reason: str | None) -> None:
         """Stop dispatching: for a cancel or expiry (`reason`), or because the job was lost."""

@@ -69,13 +69,13 @@ class JobQueue:
             reclaimed = await self._groups[priority].reclaim(1)
             if reclaimed:
                 return await self._claimed(priority, reclaimed[0])
-        order = list(PRIORITY_CLASSES)
-        if self._streak >= STARVATION_LIMIT:
-            order.reverse()
+        # The streak counts jobs taken in class order since a lower class last went first.
+        starving = self._streak >= STARVATION_LIMIT
+        order = PRIORITY_CLASSES[::-1] if starving else PRIORITY_CLASSES
         for priority in order:
             entries = await self._groups[priority].read(1, None)
             if entries:
-                self._streak = self._streak + 1 if priority == order[0] else 0
+                self._streak = 0 if starving else self._streak + 1
                 return await self._claimed(priority, entries[0])
         if block_ms is None:
             return None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from batch_gateway.stack.redis_server import free_port
 
-COMPONENTS = ("apiserver", "projector", "processor", "simulator")
+COMPONENTS = ("apiserver", "projector", "processor", "gc", "simulator")
 INFERENCE_URL_VARIABLE = "BATCH_GATEWAY_GLOBAL_INFERENCE_GATEWAY_URL"
 READY_TIMEOUT_SECONDS = 60.0
 STOP_GRACE_SECONDS = 15.0
@@ -79,6 +79,7 @@ class ComponentSet:
             Component("apiserver", host, api_port, log_dir / "apiserver.log"),
             Component("projector", "127.0.0.1", free_port(), log_dir / "projector.log"),
             Component("processor", "127.0.0.1", free_port(), log_dir / "processor.log"),
+            Component("gc", "127.0.0.1", free_port(), log_dir / "gc.log"),
         ]
         if inference_url is None:
             self._components.insert(0, simulator)

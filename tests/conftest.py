@@ -22,7 +22,7 @@ import pytest
 import redis.asyncio as aioredis
 from openai import OpenAI
 
-from batch_gateway.clock import system_clock
+from batch_gateway.clock import Clock, system_clock
 from batch_gateway.events import EventLog
 from batch_gateway.events.keys import StreamKeys
 from batch_gateway.projections.database import drop_schema
@@ -140,7 +140,7 @@ def start_stack(
     api_settings: ApiServerSettings, redis_client: aioredis.Redis
 ) -> Iterator[StartStack]:
     """Start a stack on this test's Redis prefix and schema, with some settings changed;
-    `processor_overrides` and `with_processor` go to `LiveStack` itself."""
+    `processor_overrides`, `with_processor` and `clock` go to `LiveStack` itself."""
     # `redis_client` is requested so that its teardown removes this test's keys afterwards.
     with contextlib.ExitStack() as stacks:
 
@@ -148,10 +148,12 @@ def start_stack(
             *,
             processor_overrides: dict[str, Any] | None = None,
             with_processor: bool = True,
+            clock: Clock = system_clock,
             **changes: Any,
         ) -> LiveStack:
             stack = LiveStack(
                 msgspec.structs.replace(api_settings, **changes),
+                clock,
                 processor_overrides=processor_overrides,
                 with_processor=with_processor,
             )

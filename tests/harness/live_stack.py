@@ -109,7 +109,9 @@ class LiveStack:
         serving = asyncio.create_task(self._server.serve())
         tasks = [asyncio.create_task(run_projector(projector_settings, self._stop))]
         if self._with_processor:
-            tasks.append(asyncio.create_task(run_processor(processor_settings, self._stop)))
+            tasks.append(
+                asyncio.create_task(run_processor(processor_settings, self._stop, self._clock))
+            )
         while not self._server.started:
             if serving.done():
                 await serving  # raises what stopped it

@@ -1,0 +1,132 @@
+"""`GET /v1/batches/{batch_id}/events`: one batch's events as Server-Sent Events.
+
+Each message is `id:` the stream entry id, `event:` the event type, `data:` the event's public
+JSON document exactly as the log stores it (docs/events.md). The stream replays the batch's
+events from the start, or after `Last-Event-ID` (or `?after=`), follows live ones, and ends
+after the terminal event; while idle it sends `: keep-alive` comments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Controller, Request, get
+from litestar.params import FromPath, FromQuery
+from litestar.response import Stream
+
+from batch_gateway.errors import InvalidRequest
+from batch_gateway.events.batch_events import (
+    BatchCancelled,
+    BatchCompleted,
+    BatchCreated,
+    BatchExpired,
+    BatchFailed,
+)
+from batch_gateway.events.envelope import StreamId
+from batch_gateway.events.raw_log import RawEntry
+from batch_gateway.gateway.batch_commands import no_such_batch
+from batch_gateway.gateway.dependencies import Services, Tenant
+from batch_gateway.gateway.event_fanout import EventFanout, EventReads
+from batch_gateway.ids import is_batch_id
+from batch_gateway.settings import EventStreamSettings
+
+TERMINAL_EVENT_TYPES = frozenset(
+    str(cls.__struct_config__.tag)
+    for cls in (BatchCompleted, BatchFailed, BatchCancelled, BatchExpired)
+)
+_CREATED = str(BatchCreated.__struct_config__.tag)
+KEEP_ALIVE = b": keep-alive\n\n"
+_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def sse_message(entry: RawEntry) -> bytes:
+    """The entry as one SSE message (the document is one line of compact JSON)."""
+    lines = [b"id: " + str(entry.stream_id).encode(), b"event: " + entry.type.encode()]
+    lines.extend(b"data: " + line for line in entry.document.splitlines())
+    return b"\n".join(lines) + b"\n\n"
+
+
+class BatchEventsController(Controller):
+    path = "/v1/batches"
+
+    @get("/{batch_id:str}/events", summary="Follow a batch's events (Server-Sent Events)")
+    async def events(
+        self,
+        request: Request[Any, Any, Any],
+        services: Services,
+        tenant: Tenant,
+        batch_id: FromPath[str],
+        after: FromQuery[str | None] = None,
+    ) -> Stream:
+        # A reconnecting EventSource keeps the URL it started with: its header wins.
+        header = request.headers.get("last-event-id")
+        start = _parse_resume(header, "Last-Event-ID") if header else _parse_resume(after, "after")
+        reads = services.event_reads
+        first = await reads.first(batch_id) if is_batch_id(batch_id) else None
+        if first is None or first.type != _CREATED or first.head()[1] != tenant:
+            raise no_such_batch(batch_id)
+        services.event_fanout.check_room()
+        stream = follow_batch(
+            services.event_fanout, reads, services.settings.event_stream, batch_id, start
+        )
+        return Stream(stream, media_type="text/event-stream", headers=_HEADERS)
+
+
+async def follow_batch(
+    fanout: EventFanout,
+    reads: EventReads,
+    settings: EventStreamSettings,
+    batch_id: str,
+    after: StreamId | None,
+) -> AsyncIterator[bytes]:
+    """The SSE body. When the client goes away, the server cancels the task iterating this
+    generator at its current `await`; the `with` block then unsubscribes, and nothing else
+    (no task, no connection) was ever held for this stream."""
+    loop = asyncio.get_running_loop()
+    limit = settings.max_stream_seconds
+    deadline = loop.time() + limit if limit > 0 else math.inf
+    if after is not None:
+        last_entry = await reads.last(batch_id)
+        if last_entry and last_entry.stream_id <= after and last_entry.type in TERMINAL_EVENT_TYPES:
+            return  # the client has seen the end already
+    with fanout.subscribe(batch_id) as subscription:
+        sent = after
+        replaying = True
+        while loop.time() < deadline:
+            if replaying:
+                entries = await reads.page(batch_id, sent)
+                replaying = len(entries) == reads.page_size
+            else:
+                timeout = min(settings.keep_alive_seconds, deadline - loop.time())
+                arrived = await subscription.wait(timeout)
+                if subscription.closed:
+                    return
+                if not arrived:
+                    if loop.time() < deadline:
+                        yield KEEP_ALIVE
+                    continue
+                entries, overflowed = subscription.take()
+                if overflowed:
+                    replaying = True
+                    continue
+            for entry in entries:
+                if sent is not None and entry.stream_id <= sent:
+                    continue  # delivered live while the replay read it too
+                yield sse_message(entry)
+                sent = entry.stream_id
+                if entry.type in TERMINAL_EVENT_TYPES:
+                    return
+
+
+def _parse_resume(value: str | None, param: str) -> StreamId | None:
+    if value is None or not value.strip():
+        return None
+    ms, separator, seq = value.strip().partition("-")
+    if not (ms.isdigit() and (not separator or seq.isdigit())):
+        raise InvalidRequest(
+            f"{param} must be an event id like '1700000000000-0', not {value!r}.", param=param
+        )
+    return StreamId(int(ms), int(seq or 0))

@@ -1,0 +1,228 @@
+"""Appending the expiry events when something falls due: `file.expired`, `batch.expired`.
+
+Each decision is taken on the aggregate freshly loaded from its own stream (never on the gc's
+possibly stale view) and appended with the version it was read at, so a concurrent writer (a
+delete from the API, a processor claiming the batch, another gc) makes the append conflict,
+and the reloaded state then shows whether there is still anything to do.
+
+A batch no processor has claimed gets the same end a processor would give it on claim (ADR
+0011): every request a `batch_expired` line in an error file, no output file. The gc writes and
+publishes (`file.uploaded`) that file first, under an id of its own (`expiry_error_file_id`),
+so it never touches a file a processor writes and the batch never names a file that is not
+there yet; then it appends `batch.expired` naming it, the fence: from then on no processor
+claims the batch. If a processor claimed it first, that append conflicts, the batch is the
+processor's, and the gc withdraws its file (`file.deleted`; also done when such a batch ends,
+should the gc have died in between). A gc that died between the file and the fence finds the
+file published on its next attempt and uses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import AsyncIterator
+
+import msgspec
+
+from batch_gateway.clock import Clock
+from batch_gateway.events import (
+    EventLog,
+    FileDeleted,
+    FileExpired,
+    FileUploaded,
+    VersionConflict,
+)
+from batch_gateway.events.aggregate_store import AggregateStore
+from batch_gateway.events.batch_aggregate import BatchState, evolve_batch
+from batch_gateway.events.batch_events import BatchExpired, RequestCounts
+from batch_gateway.events.file_aggregate import evolve_file
+from batch_gateway.gc.schedule import UNCLAIMED_EXPIRABLE
+from batch_gateway.processors.requests import ANY, requests_of
+from batch_gateway.processors.result_lines import encode_line, unanswered
+from batch_gateway.storage import ObjectNotFound, ObjectStorage, file_object_key
+
+logger = logging.getLogger(__name__)
+
+_ATTEMPTS = 5
+_WRITE_CHUNK_BYTES = 64 * 1024
+# The line a processor writes for a request the end of the window left unexecuted.
+EXPIRED_CODE = "batch_expired"
+EXPIRED_MESSAGE = "This request could not be executed before the completion window expired."
+
+
+def expiry_error_file_id(batch_id: str) -> str:
+    """The id of the error file the gc makes for a batch it expires (never a processor's)."""
+    return "file-" + hashlib.sha256(f"{batch_id}:gc-expired".encode()).hexdigest()[:24]
+
+
+class ErrorFile(msgspec.Struct, frozen=True):
+    id: str
+    key: str
+    size: int
+    lines: int
+
+
+class Expirer:
+    def __init__(
+        self,
+        log: EventLog,
+        storage: ObjectStorage,
+        clock: Clock,
+        *,
+        output_expiry_seconds: int,
+        dry_run: bool,
+    ) -> None:
+        self._log = log
+        self._files = AggregateStore(log, evolve_file)
+        self._batches = AggregateStore(log, evolve_batch)
+        self._storage = storage
+        self._clock = clock
+        self._output_expiry_seconds = output_expiry_seconds
+        self._dry_run = dry_run
+
+    async def expire_file(self, file_id: str) -> bool:
+        """Append `file.expired` if the file is still active and due; whether it was (its bytes
+        go when the gc reads the event back, like those of any file that ended)."""
+        for _ in range(_ATTEMPTS):
+            state, version = await self._files.load(file_id)
+            now = self._clock()
+            if state is None or state.lifecycle != "active" or state.expires_at is None:
+                return False
+            if now < state.expires_at:
+                return False  # never early, whatever the schedule said
+            if self._dry_run:
+                logger.info(
+                    "dry run: would expire %s and delete its %d bytes at %s",
+                    file_id, state.bytes, state.storage_key,
+                )  # fmt: skip
+                return True
+            try:
+                await self._files.append(
+                    file_id, state.tenant, state, version, [FileExpired(expired_at=int(now))]
+                )
+            except VersionConflict:
+                continue  # deleted or expired concurrently: look again
+            logger.info("expired %s (due at %d)", file_id, state.expires_at)
+            return True
+        return False
+
+    async def expire_batch(self, batch_id: str) -> bool:
+        """Append `batch.expired` if the batch is past its window and still unclaimed."""
+        published: ErrorFile | None = None
+        for _ in range(_ATTEMPTS):
+            state, version = await self._batches.load(batch_id)
+            now = self._clock()
+            if state is None or state.claims or state.status not in UNCLAIMED_EXPIRABLE:
+                break
+            if now < state.expires_at:
+                break
+            if self._dry_run:
+                logger.info("dry run: would expire unclaimed batch %s", batch_id)
+                return True
+            expired = BatchExpired(expired_at=int(now))
+            if state.status == "in_progress":
+                published = await self._error_file(state)
+            if published is not None:
+                expired = BatchExpired(
+                    expired_at=int(now),
+                    request_counts=RequestCounts(
+                        total=state.request_counts.total, failed=published.lines
+                    ),
+                    usage=state.usage,
+                    error_file_id=published.id,
+                )
+            try:
+                await self._batches.append(batch_id, state.tenant, state, version, [expired])
+            except VersionConflict:
+                continue  # a processor claimed it, or it was cancelled: look again
+            logger.info("expired unclaimed batch %s (due at %d)", batch_id, state.expires_at)
+            return True
+        if published is not None:
+            await self.withdraw_error_file(batch_id)  # the batch went to a processor
+        return False
+
+    async def withdraw_error_file(self, batch_id: str) -> bool:
+        """Delete the gc's error file of a batch that ended otherwise (a processor claimed it
+        between the file's publication and the gc's `batch.expired`); whether there was one."""
+        file_id = expiry_error_file_id(batch_id)
+        for _ in range(_ATTEMPTS):
+            state, version = await self._files.load(file_id)
+            if state is None or state.lifecycle != "active":
+                return False
+            if self._dry_run:
+                logger.info(
+                    "dry run: would withdraw %s, the unused error file of %s", file_id, batch_id
+                )
+                return True
+            deleted = FileDeleted(deleted_at=int(self._clock()))
+            try:
+                await self._files.append(file_id, state.tenant, state, version, [deleted])
+            except VersionConflict:
+                continue
+            logger.info("withdrew %s: %s did not end by the gc's expiry", file_id, batch_id)
+            return True
+        return False
+
+    async def _error_file(self, state: BatchState) -> ErrorFile | None:
+        """The gc's error file for the batch, published already (by an attempt that died before
+        its `batch.expired`) or now: a `batch_expired` line for every request."""
+        file_id = expiry_error_file_id(state.id)
+        existing, _ = await self._files.load(file_id)
+        if existing is not None:
+            if existing.lifecycle != "active":
+                return None
+            return ErrorFile(file_id, existing.storage_key, existing.bytes, existing.line_count)
+        input_file, _ = await self._files.load(state.input_file_id)
+        if input_file is None or input_file.lifecycle != "active":
+            return None
+        key = file_object_key(state.tenant, file_id)
+        counter = _LineCounter()
+        try:
+            size = await self._storage.write(
+                key, counter.count(_expired_lines(self._storage, input_file.storage_key))
+            )
+        except ObjectNotFound:
+            return None
+        if size == 0:
+            await self._storage.delete(key)
+            return None
+        now = int(self._clock())
+        expiry = state.output_expires_after_seconds or self._output_expiry_seconds
+        event = FileUploaded(
+            filename=f"{state.id}_error.jsonl",
+            purpose="batch_output",
+            bytes=size,
+            created_at=now,
+            expires_at=now + expiry,
+            storage_key=key,
+            line_count=counter.lines,
+        )
+        try:
+            await self._log.append(file_id, state.tenant, 0, [event])
+        except VersionConflict:
+            return await self._error_file(state)  # another gc published it just now: use that
+        return ErrorFile(file_id, key, size, counter.lines)
+
+
+class _LineCounter:
+    def __init__(self) -> None:
+        self.lines = 0
+
+    async def count(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        async for chunk in chunks:
+            self.lines += chunk.count(b"\n")
+            yield chunk
+
+
+async def _expired_lines(storage: ObjectStorage, input_key: str) -> AsyncIterator[bytes]:
+    buffer: list[bytes] = []
+    size = 0
+    async for request in requests_of(storage, input_key, model=ANY, skip=()):
+        line = encode_line(unanswered(request.custom_id, EXPIRED_CODE, EXPIRED_MESSAGE))
+        buffer.append(line)
+        size += len(line)
+        if size >= _WRITE_CHUNK_BYTES:
+            yield b"".join(buffer)
+            buffer, size = [], 0
+    if buffer:
+        yield b"".join(buffer)

@@ -1,0 +1,185 @@
+"""The executor in drain mode against real Redis and the simulator: poison jobs dead-lettered
+with their batch failed, a job taken over by another processor left to its new owner, a job
+never started twice by the processor that runs it, and a job whose commits fail."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable
+from pathlib import Path
+from typing import cast
+
+import redis.asyncio as aioredis
+
+from batch_gateway.events import EventLog
+from batch_gateway.events.aggregate_store import AggregateStore
+from batch_gateway.events.batch_aggregate import evolve_batch
+from batch_gateway.processors.component import MAX_DELIVERIES
+from batch_gateway.processors.consumer_group import Entry
+from batch_gateway.processors.job_queue import GROUP
+from batch_gateway.processors.ownership import Ownership
+from batch_gateway.processors.priority import job_stream
+from batch_gateway.settings import GatewaySettings
+from batch_gateway.simulator import SimulatorSettings, running_simulator
+from batch_gateway.storage import FilesystemStorage, StorageUnavailable
+from tests.execution.conftest import MakeQueue
+from tests.execution.queued_jobs import LEASE_MS, NOW, processor_settings, queued_batch
+from tests.harness.executors import executor_for
+
+
+class ResultsUnwritable(FilesystemStorage):
+    """Storage that holds the input files but refuses every result chunk."""
+
+    async def write(self, key: str, chunks: AsyncIterable[bytes]) -> int:
+        if key.startswith("results/"):
+            raise StorageUnavailable("the result store is down")
+        return await super().write(key, chunks)
+
+
+async def _pending(client: aioredis.Redis, log: EventLog) -> list[tuple[bytes, int]]:
+    summary = await client.xpending(job_stream(log.keys, "normal"), GROUP)
+    return [(consumer["name"], consumer["pending"]) for consumer in summary["consumers"]]
+
+
+async def test_a_poison_job_is_dead_lettered_and_its_batch_failed(
+    redis_url: str,
+    key_prefix: str,
+    redis_client: aioredis.Redis,
+    event_log: EventLog,
+    storage: FilesystemStorage,
+    objects: Path,
+) -> None:
+    batch_id, input_key = await queued_batch(event_log, storage, 3)
+    await storage.delete(input_key)  # its bytes vanished: every attempt crashes
+    batches = AggregateStore(event_log, evolve_batch)
+
+    async with executor_for(
+        processor_settings(redis_url, key_prefix, objects, name="p"), lambda: NOW
+    ) as executor:
+        for _ in range(3 * MAX_DELIVERIES):
+            await executor.drain()
+            state, _ = await batches.load(batch_id)
+            assert state is not None
+            if state.terminal:
+                break
+            await asyncio.sleep(LEASE_MS * 1.2 / 1000)
+
+    assert state is not None
+    assert state.status == "failed"
+    assert [error.code for error in state.errors] == ["processing_failed"]
+    assert f"{MAX_DELIVERIES + 1} times" in state.errors[0].message
+    dead = cast(list[Entry], await redis_client.xrange(f"{event_log.keys.tag}:dead-letter"))
+    assert [fields[b"batch_id"].decode() for _, fields in dead] == [batch_id]
+    assert dead[0][1][b"source_stream"] == job_stream(event_log.keys, "normal").encode()
+    pending = await redis_client.xpending(job_stream(event_log.keys, "normal"), GROUP)
+    assert pending["pending"] == 0
+
+
+async def test_a_job_taken_over_by_another_processor_stays_pending_for_its_new_owner(
+    redis_url: str,
+    key_prefix: str,
+    redis_client: aioredis.Redis,
+    event_log: EventLog,
+    storage: FilesystemStorage,
+    objects: Path,
+    queue_of: MakeQueue,
+) -> None:
+    batch_id, _ = await queued_batch(event_log, storage, 40)
+    batches = AggregateStore(event_log, evolve_batch)
+    simulator = SimulatorSettings(port=0, latency_seconds=0.1)
+    async with running_simulator(simulator) as sim:
+        gateway = GatewaySettings(url=sim.url)
+        settings = processor_settings(
+            redis_url,
+            key_prefix,
+            objects,
+            name="a",
+            max_in_flight=2,
+            global_inference_gateway=gateway,
+        )
+        async with executor_for(settings, lambda: NOW) as executor:
+            # Drained, a's job runs without a heartbeat: its lease lapses while it works.
+            running = asyncio.create_task(executor.drain())
+            await asyncio.sleep(LEASE_MS * 2 / 1000)
+            taken = await queue_of("b").next(None)
+            assert taken is not None
+            assert taken.batch_id == batch_id
+            assert await Ownership.claim_batch(batches, batch_id, "b", NOW) is not None
+            await asyncio.wait_for(running, 10)  # a notices and lets go
+        sent = sim.stats().requests
+    assert 0 < sent < 40, "a was stopped mid-job"
+
+    state, _ = await batches.load(batch_id)
+    assert state is not None
+    assert state.status == "in_progress"
+    assert state.claims == 2
+    assert await _pending(redis_client, event_log) == [(b"b", 1)], (
+        "a must not acknowledge the entry b now owns"
+    )
+
+
+async def test_a_processor_that_reclaims_its_own_running_job_does_not_start_it_again(
+    redis_url: str,
+    key_prefix: str,
+    event_log: EventLog,
+    storage: FilesystemStorage,
+    objects: Path,
+) -> None:
+    batch_id, _ = await queued_batch(event_log, storage, 20)
+    simulator = SimulatorSettings(port=0, latency_seconds=0.05)
+    async with running_simulator(simulator) as sim:
+        gateway = GatewaySettings(url=sim.url)
+        settings = processor_settings(
+            redis_url,
+            key_prefix,
+            objects,
+            name="a",
+            max_in_flight=2,
+            global_inference_gateway=gateway,
+        )
+        # Drained, the job runs without a heartbeat: its lease lapses many times over, and the
+        # executor's own polling reclaims the entry (as after a long pause of the process).
+        async with executor_for(settings, lambda: NOW) as executor:
+            await asyncio.wait_for(executor.drain(), 10)
+        sent = sim.stats().by_batch_request
+
+    state, _ = await AggregateStore(event_log, evolve_batch).load(batch_id)
+    assert state is not None
+    assert state.status == "completed"
+    assert state.claims == 1
+    assert sent == {f"{batch_id}/r{i}": 1 for i in range(20)}
+
+
+async def test_a_job_whose_commits_fail_stops_dispatching_and_is_retried_later(
+    redis_url: str,
+    key_prefix: str,
+    redis_client: aioredis.Redis,
+    event_log: EventLog,
+    storage: FilesystemStorage,
+    objects: Path,
+) -> None:
+    batch_id, _ = await queued_batch(event_log, storage, 20)
+    unwritable = ResultsUnwritable(objects)
+    await unwritable.open()
+    async with running_simulator(SimulatorSettings(port=0)) as sim:
+        gateway = GatewaySettings(url=sim.url)
+        settings = processor_settings(
+            redis_url,
+            key_prefix,
+            objects,
+            name="a",
+            max_in_flight=4,
+            global_inference_gateway=gateway,
+        )
+        async with executor_for(settings, lambda: NOW, storage=unwritable) as executor:
+            # Results wait for their commit in the window: without commits, dispatch stops.
+            await asyncio.wait_for(executor.drain(), 5)
+        sent = sim.stats().requests
+    await unwritable.close()
+
+    assert sent == 4
+    state, _ = await AggregateStore(event_log, evolve_batch).load(batch_id)
+    assert state is not None
+    assert state.status == "in_progress"
+    assert state.chunks == []
+    assert await _pending(redis_client, event_log) == [(b"a", 1)], "left for a retry"
