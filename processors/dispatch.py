@@ -49,6 +49,10 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
+class _Stopped(Exception):
+    """The job stopped (cancel, expiry) before this request got its slot: it is not sent."""
+
+
 class Gateway:
     """One downstream endpoint: its session and its concurrency limit."""
 
@@ -126,8 +130,10 @@ class Dispatcher:
         custom_id: str,
         body: bytes,
         headers: Mapping[str, str],
-    ) -> ResultLine:
-        """Send one request (with retries) and return its result line."""
+        stop: asyncio.Event | None = None,
+    ) -> ResultLine | None:
+        """Send one request (with retries) and return its result line; None when `stop` was
+        set before the request was sent (it waited for a slot, or for a retry)."""
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._settings.max_attempts),
             wait=self._wait,
@@ -138,7 +144,11 @@ class Dispatcher:
             async with self._global_limit:
                 async for attempt in retrying:
                     with attempt:
-                        return await self._attempt(gateway, endpoint, custom_id, body, headers)
+                        return await self._attempt(
+                            gateway, endpoint, custom_id, body, headers, stop
+                        )
+        except _Stopped:
+            return None
         except _Retryable as last:
             return answered(custom_id, last.status, last.request_id, last.body, last.is_json)
         except (TimeoutError, aiohttp.ServerTimeoutError):
@@ -156,18 +166,27 @@ class Dispatcher:
         custom_id: str,
         body: bytes,
         headers: Mapping[str, str],
+        stop: asyncio.Event | None,
     ) -> ResultLine:
-        async with gateway.session.post(
-            endpoint.lstrip("/"), data=body, headers=headers
-        ) as response:
-            payload = await response.read()
-            request_id = response.headers.get("x-request-id")
-            is_json = response.content_type == "application/json"
-            if response.status in RETRYABLE_STATUS:
-                raise _Retryable(
-                    response.status, request_id, payload, is_json, _retry_after(response)
-                )
-            return answered(custom_id, response.status, request_id, payload, is_json)
+        # A slot per attempt: a request sleeping in backoff holds none.
+        async with gateway.limit:
+            if stop is not None and stop.is_set():
+                raise _Stopped
+            try:
+                async with gateway.session.post(
+                    endpoint.lstrip("/"), data=body, headers=headers
+                ) as response:
+                    payload = await response.read()
+            except aiohttp.ClientConnectionError:
+                gateway.limit.on_overload()
+                raise
+        request_id = response.headers.get("x-request-id")
+        is_json = response.content_type == "application/json"
+        if response.status in RETRYABLE_STATUS:
+            gateway.limit.on_overload()
+            raise _Retryable(response.status, request_id, payload, is_json, _retry_after(response))
+        gateway.limit.on_success()
+        return answered(custom_id, response.status, request_id, payload, is_json)
 
     def _wait(self, state: RetryCallState) -> float:
         outcome = state.outcome

@@ -37,7 +37,7 @@ from batch_gateway.processors.dispatch import Dispatcher
 from batch_gateway.processors.finalize import remove_chunks, write_result_file
 from batch_gateway.processors.ownership import LostJob, Ownership
 from batch_gateway.processors.requests import ANY, Request, requests_of
-from batch_gateway.processors.result_lines import unanswered
+from batch_gateway.processors.result_lines import ResultLine, unanswered
 from batch_gateway.processors.routing import Routes
 from batch_gateway.secret_store import SecretStore
 from batch_gateway.settings import ProcessorSettings
@@ -96,9 +96,12 @@ class _Job:
         self._stop = asyncio.Event()
         self._reason: str | None = None
         self._lost = False
+        # A send that raised (a bug, a gateway setting aiohttp refuses) has no line to write.
+        self._failure: BaseException | None = None
         self._finished = asyncio.Event()
         self._window = asyncio.Semaphore(context.settings.max_in_flight)
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()
         self._done: set[str] = set()
         self._headers: dict[str, str] = {}
 
@@ -127,6 +130,8 @@ class _Job:
         committer = asyncio.create_task(self._commit_loop(), name=f"commit-{self.state.id}")
         try:
             await self._dispatch_all(input_key)
+            if self._failure is not None:
+                raise self._failure  # the job crashes and is retried, rather than lose a line
             if committer.done():
                 await committer  # it failed: raise why
             if self._lost:
@@ -156,8 +161,14 @@ class _Job:
             [ANY] if moderations or not self.state.models else list(self.state.models)
         )
         await asyncio.gather(*(self._dispatch_model(input_key, model) for model in models))
-        if self._in_flight and self._reason is None:
-            await asyncio.wait(list(self._in_flight))
+        if self._in_flight and not self._stop.is_set():
+            # Every request is sent or waiting for a slot: wait for the answers, unless a
+            # cancel or the window's end comes first (then the grace below applies).
+            idle = asyncio.create_task(self._idle.wait())
+            stopping = asyncio.create_task(self._stop.wait())
+            await asyncio.wait([idle, stopping], return_when=asyncio.FIRST_COMPLETED)
+            idle.cancel()
+            stopping.cancel()
         if self._in_flight:
             # Stopping: in-flight requests get a grace period, then are aborted.
             await asyncio.wait(
@@ -175,8 +186,17 @@ class _Job:
                 self._window.release()
                 return
             task = asyncio.create_task(self._send(request))
+            self._idle.clear()
             self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+            task.add_done_callback(self._untrack)
+
+    def _untrack(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        if not task.cancelled() and task.exception() is not None and self._failure is None:
+            self._failure = task.exception()
+            self._halt(None)
+        if not self._in_flight:
+            self._idle.set()
 
     async def _send(self, request: Request) -> None:
         context = self._context
@@ -184,7 +204,7 @@ class _Job:
         try:
             gateway = context.routes.gateway_for(request.model)
             if gateway is None:
-                line = unanswered(
+                line: ResultLine | None = unanswered(
                     request.custom_id,
                     "model_not_found",
                     f"No inference gateway is configured for model {request.model!r}.",
@@ -200,7 +220,10 @@ class _Job:
                     request.custom_id,
                     request.body,
                     headers,
+                    stop=self._stop,
                 )
+            if line is None:
+                return  # stopped before it was sent: it gets a cancelled/expired line
             self._sink.add(line)
             self._done.add(request.custom_id)
             buffered = True

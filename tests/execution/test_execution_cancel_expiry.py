@@ -81,6 +81,31 @@ def test_a_cancelled_batch_stops_dispatching_and_keeps_its_partial_results(
     assert len(results.output) <= settled
 
 
+def test_a_cancel_also_stops_requests_queued_for_a_gateway_slot(
+    start_simulator: StartSimulator, start_executing: StartExecuting, client_of: ClientOf
+) -> None:
+    # The whole batch fits in the job's window, so every request is already a task waiting
+    # for one of the gateway's 4 slots when the cancel comes: none of those may be sent, even
+    # during the grace that requests already on the wire get.
+    sim = start_simulator(**SLOW)
+    gateway = GatewaySettings(url=sim.url, max_concurrency=4)
+    client = client_of(
+        start_executing(
+            global_inference_gateway=gateway, max_in_flight=512, cancel_grace_seconds=0.3
+        )
+    )
+    batch = _started(client, sim)
+
+    client.batches.cancel(batch.id)
+
+    settled = _requests_after(sim, STOP_SECONDS)
+    final = wait_until_status(client, batch.id, TERMINAL, 15)
+    assert final.status == "cancelled", final
+    assert sim.stats().requests == settled, "queued requests are not sent after the cancel"
+    assert settled < COUNT // 2
+    _assert_stopped_with(results_of(client, final), final, "batch_cancelled")
+
+
 def test_a_batch_whose_window_ends_while_it_runs_expires(
     start_simulator: StartSimulator, start_executing: StartExecuting, client_of: ClientOf
 ) -> None:

@@ -126,4 +126,4 @@ async def test_a_saturated_server_makes_the_dispatcher_back_off() -> None:
             lines = await sending
         finally:
             await dispatcher.close()
-    assert all(line.succeeded for line in lines)
+    assert all(line is not None and line.succeeded for line in lines)
