@@ -151,9 +151,10 @@ class ProcessorSettings(CommonSettings, frozen=True, kw_only=True, forbid_unknow
     # Identifies this processor in consumer groups and claim events; default: host name + pid.
     name: str = ""
     # What this processor does: validate new batches, execute queued jobs, or both (they
-    # scale differently: validation is CPU, execution waits on inference servers).
-    roles: list[Literal["validate", "execute"]] = msgspec.field(
-        default_factory=lambda: ["validate", "execute"]
+    # scale differently: validation is CPU, execution waits on inference servers); and
+    # deliver webhooks, which does nothing while `webhook_urls` is empty (ADR 0015).
+    roles: list[Literal["validate", "execute", "webhooks"]] = msgspec.field(
+        default_factory=lambda: ["validate", "execute", "webhooks"]
     )
     max_requests_per_batch: Annotated[int, msgspec.Meta(gt=0)] = 50_000
     # At most this many line errors are reported for a rejected input file.
@@ -183,6 +184,15 @@ class ProcessorSettings(CommonSettings, frozen=True, kw_only=True, forbid_unknow
     shutdown_grace_seconds: Annotated[float, msgspec.Meta(ge=0)] = 20.0
     # Output and error files live this long unless the batch asked otherwise (OpenAI: 30 days).
     output_expiry_seconds: Annotated[int, msgspec.Meta(gt=0)] = 2_592_000
+    # Webhooks (ADR 0015): these URLs receive batch.completed, .failed, .expired and
+    # .cancelled, signed per Standard Webhooks with `webhook_secret` ("whsec_" + base64 key),
+    # each tried up to `webhook_max_attempts` times with exponential backoff and jitter.
+    webhook_urls: list[str] = msgspec.field(default_factory=list)
+    webhook_secret: str = ""
+    webhook_max_attempts: Annotated[int, msgspec.Meta(ge=1)] = 8
+    webhook_timeout_seconds: Seconds = 10.0
+    webhook_backoff_initial_seconds: Seconds = 1.0
+    webhook_backoff_max_seconds: Seconds = 60.0
 
 
 class GcSettings(CommonSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):

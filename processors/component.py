@@ -21,6 +21,7 @@ from batch_gateway.processors.job import JobContext
 from batch_gateway.processors.job_queue import JobQueue
 from batch_gateway.processors.routing import Routes
 from batch_gateway.processors.validator import GROUP, Validator
+from batch_gateway.processors.webhooks import WebhookDeliverer, webhook_group
 from batch_gateway.redis_client import open_redis
 from batch_gateway.secret_store import SecretStore, load_secrets_key
 from batch_gateway.settings import ProcessorSettings
@@ -87,6 +88,11 @@ async def run_processor(
             processor=processor_name(settings),
         )
         executor = Executor(job_queue(client, keys, settings), context)
+        webhooks: WebhookDeliverer | None = None
+        if "webhooks" in settings.roles and settings.webhook_urls:
+            group_of_webhooks = webhook_group(client, keys, settings, processor_name(settings))
+            webhooks = WebhookDeliverer(group_of_webhooks, settings, clock)
+            stack.push_async_callback(webhooks.close)
         probes = ProbeServer(
             settings.host, settings.port, {"redis": client.ping, "storage": storage.check}
         )
@@ -100,4 +106,6 @@ async def run_processor(
                 group.create_task(validator.run(stop))
             if "execute" in settings.roles:
                 group.create_task(executor.run(stop))
+            if webhooks is not None:
+                group.create_task(webhooks.run(stop))
         logger.info("processor stopped")

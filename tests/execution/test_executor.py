@@ -13,13 +13,13 @@ import redis.asyncio as aioredis
 
 from batch_gateway.events import EventLog
 from batch_gateway.events.aggregate_store import AggregateStore
-from batch_gateway.events.batch_aggregate import evolve_batch
+from batch_gateway.events.batch_aggregate import BatchState, evolve_batch
 from batch_gateway.processors.component import MAX_DELIVERIES
 from batch_gateway.processors.consumer_group import Entry
 from batch_gateway.processors.job_queue import GROUP
 from batch_gateway.processors.ownership import Ownership
 from batch_gateway.processors.priority import job_stream
-from batch_gateway.settings import GatewaySettings
+from batch_gateway.settings import GatewaySettings, ProcessorSettings
 from batch_gateway.simulator import SimulatorSettings, running_simulator
 from batch_gateway.storage import FilesystemStorage, StorageUnavailable
 from tests.execution.conftest import MakeQueue
@@ -41,6 +41,23 @@ async def _pending(client: aioredis.Redis, log: EventLog) -> list[tuple[bytes, i
     return [(consumer["name"], consumer["pending"]) for consumer in summary["consumers"]]
 
 
+async def _drain_until_ended(
+    settings: ProcessorSettings, log: EventLog, batch_id: str
+) -> BatchState:
+    """Drain an executor, again after each lease, until the batch ends (a crashing job is
+    retried once its lease lapses, and dead-lettered after MAX_DELIVERIES)."""
+    batches = AggregateStore(log, evolve_batch)
+    async with executor_for(settings, lambda: NOW) as executor:
+        for _ in range(3 * MAX_DELIVERIES):
+            await executor.drain()
+            state, _ = await batches.load(batch_id)
+            assert state is not None
+            if state.terminal:
+                return state
+            await asyncio.sleep(LEASE_MS * 1.2 / 1000)
+    raise AssertionError(f"{batch_id} did not end")
+
+
 async def test_a_poison_job_is_dead_lettered_and_its_batch_failed(
     redis_url: str,
     key_prefix: str,
@@ -51,20 +68,10 @@ async def test_a_poison_job_is_dead_lettered_and_its_batch_failed(
 ) -> None:
     batch_id, input_key = await queued_batch(event_log, storage, 3)
     await storage.delete(input_key)  # its bytes vanished: every attempt crashes
-    batches = AggregateStore(event_log, evolve_batch)
 
-    async with executor_for(
-        processor_settings(redis_url, key_prefix, objects, name="p"), lambda: NOW
-    ) as executor:
-        for _ in range(3 * MAX_DELIVERIES):
-            await executor.drain()
-            state, _ = await batches.load(batch_id)
-            assert state is not None
-            if state.terminal:
-                break
-            await asyncio.sleep(LEASE_MS * 1.2 / 1000)
+    settings = processor_settings(redis_url, key_prefix, objects, name="p")
+    state = await _drain_until_ended(settings, event_log, batch_id)
 
-    assert state is not None
     assert state.status == "failed"
     assert [error.code for error in state.errors] == ["processing_failed"]
     assert f"{MAX_DELIVERIES + 1} times" in state.errors[0].message
@@ -73,6 +80,21 @@ async def test_a_poison_job_is_dead_lettered_and_its_batch_failed(
     assert dead[0][1][b"source_stream"] == job_stream(event_log.keys, "normal").encode()
     pending = await redis_client.xpending(job_stream(event_log.keys, "normal"), GROUP)
     assert pending["pending"] == 0
+
+
+async def test_a_request_that_cannot_be_sent_fails_the_job_instead_of_losing_its_line(
+    redis_url: str, key_prefix: str, event_log: EventLog, storage: FilesystemStorage, objects: Path
+) -> None:
+    batch_id, _ = await queued_batch(event_log, storage, 3)
+    # aiohttp refuses this URL with a ValueError: a failure no error line describes.
+    broken = {"sim-model": GatewaySettings(url="http://[::1")}
+
+    settings = processor_settings(redis_url, key_prefix, objects, model_gateways=broken)
+    state = await _drain_until_ended(settings, event_log, batch_id)
+
+    assert state.status == "failed", "never completed with lines missing"
+    assert [error.code for error in state.errors] == ["processing_failed"]
+    assert state.chunks == []
 
 
 async def test_a_job_taken_over_by_another_processor_stays_pending_for_its_new_owner(

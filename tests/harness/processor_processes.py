@@ -48,10 +48,6 @@ class ProcessorProcess:
         try:
             return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.process.send_signal(signal.SIGABRT)
-            import time
-
-            time.sleep(1)
             return None
 
     def log(self) -> str:
