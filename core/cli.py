@@ -23,6 +23,7 @@ from batch_gateway.settings import (
     SettingsError,
     load_settings,
     require_secrets_key,
+    require_webhook_secret,
 )
 from batch_gateway.simulator import SimulatorSettings, run_simulator
 from batch_gateway.simulator.arguments import add_simulator_arguments, simulator_overrides
@@ -81,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         elif args.command == "processor":
             processor_settings = load_settings(ProcessorSettings, os.environ, overrides)
             require_secrets_key(processor_settings)
+            require_webhook_secret(processor_settings)
             configure_logging("processor", processor_settings.log_level)
             asyncio.run(_until_signalled(lambda stop: run_processor(processor_settings, stop)))
         elif args.command == "gc":

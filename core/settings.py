@@ -336,3 +336,16 @@ def require_secrets_key(settings: CommonSettings) -> None:
             'Generate one with: python3 -c "import base64,os;'
             'print(base64.urlsafe_b64encode(os.urandom(32)).decode())"'
         ) from error
+
+
+def require_webhook_secret(settings: ProcessorSettings) -> None:
+    """With webhook URLs, the signing secret must be valid: fail at start, naming the key."""
+    if not settings.webhook_urls:
+        return
+    # Imported here: the settings module must not depend on the processors package at import.
+    from batch_gateway.processors.webhook_signing import InvalidWebhookSecret, signing_key
+
+    try:
+        signing_key(settings.webhook_secret)
+    except InvalidWebhookSecret as error:
+        raise SettingsError(f"{ENV_PREFIX}WEBHOOK_SECRET: {error}") from error

@@ -8,9 +8,11 @@ import pytest
 
 from batch_gateway.settings import (
     ApiServerSettings,
+    ProcessorSettings,
     ProjectorSettings,
     SettingsError,
     load_settings,
+    require_webhook_secret,
     to_environment,
 )
 
@@ -91,3 +93,16 @@ def test_to_environment_round_trips() -> None:
         {"BATCH_GATEWAY_API_KEYS": '{"k": "t"}', "BATCH_GATEWAY_STORAGE_KIND": "s3"},
     )
     assert load_settings(ApiServerSettings, to_environment(original)) == original
+
+
+def test_webhook_urls_need_a_valid_signing_secret() -> None:
+    settings = load_settings(
+        ProcessorSettings,
+        {
+            "BATCH_GATEWAY_WEBHOOK_URLS": '["http://127.0.0.1:9/hook"]',
+            "BATCH_GATEWAY_WEBHOOK_SECRET": "nope",
+        },
+    )
+    with pytest.raises(SettingsError, match="BATCH_GATEWAY_WEBHOOK_SECRET"):
+        require_webhook_secret(settings)
+    require_webhook_secret(load_settings(ProcessorSettings, {}))  # no URLs, no secret needed
