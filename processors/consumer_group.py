@@ -9,6 +9,7 @@ and the entry moved to the dead-letter stream.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import cast
 
 import redis.asyncio as aioredis
@@ -80,3 +81,12 @@ class ConsumerGroup:
     async def ack(self, *entry_ids: bytes) -> None:
         if entry_ids:
             await self._redis.xack(self.stream, self.group, *entry_ids)
+
+
+async def drain(step: Callable[[int | None], Awaitable[int]]) -> int:
+    """Run a subscriber's non-blocking `step` until a round finds nothing; returns how many
+    entries were handled (the drain mode tests use instead of sleeping)."""
+    handled = 0
+    while (count := await step(None)) > 0:
+        handled += count
+    return handled

@@ -30,7 +30,7 @@ from batch_gateway.events.batch_events import (
 from batch_gateway.events.envelope import decode
 from batch_gateway.events.file_aggregate import evolve_file
 from batch_gateway.events.log import JobEntry
-from batch_gateway.processors.consumer_group import ConsumerGroup
+from batch_gateway.processors.consumer_group import ConsumerGroup, drain
 from batch_gateway.processors.priority import job_stream, priority_of
 from batch_gateway.processors.validation import ValidationResult, validate_input
 from batch_gateway.secret_store import SecretStore
@@ -80,10 +80,7 @@ class Validator:
     async def drain(self) -> int:
         """Handle every entry waiting now, without blocking; returns how many (tests)."""
         await self._group.ensure()
-        handled = 0
-        while (count := await self.step(None)) > 0:
-            handled += count
-        return handled
+        return await drain(self.step)
 
     async def step(self, block_ms: int | None) -> int:
         """One round: reclaim entries of dead validators, read new ones, handle them."""

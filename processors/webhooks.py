@@ -31,7 +31,7 @@ from yarl import URL
 from batch_gateway.clock import Clock
 from batch_gateway.events.envelope import UnknownEventType, decode
 from batch_gateway.events.keys import StreamKeys
-from batch_gateway.processors.consumer_group import ConsumerGroup, Entry
+from batch_gateway.processors.consumer_group import ConsumerGroup, Entry, drain
 from batch_gateway.processors.webhook_signing import signed_headers, signing_key
 from batch_gateway.settings import ProcessorSettings
 
@@ -117,10 +117,7 @@ class WebhookDeliverer:
     async def drain(self) -> int:
         """Handle every entry waiting now, without blocking; returns how many (tests)."""
         await self._group.ensure("$")
-        handled = 0
-        while (count := await self.step(None)) > 0:
-            handled += count
-        return handled
+        return await drain(self.step)
 
     async def step(self, block_ms: int | None) -> int:
         """One round: reclaim entries of dead deliverers, read new ones, deliver them all."""
