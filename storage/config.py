@@ -23,6 +23,9 @@ class StorageSettings(msgspec.Struct, frozen=True, kw_only=True):
     s3_region: str = ""
     """Empty to let the client ask the bucket for its region."""
     s3_create_bucket: bool = True
+    s3_path_style: bool = True
+    """Address the bucket in the path (MinIO, most S3-compatible stores); false for
+    virtual-host style (`bucket.host`), which AWS S3 prefers."""
 
 
 _REQUIRED_S3_SETTINGS = ("s3_endpoint", "s3_bucket", "s3_access_key", "s3_secret_key")
@@ -49,6 +52,7 @@ async def open_storage(settings: StorageSettings) -> ObjectStorage:
             secret_key=settings.s3_secret_key,
             region=settings.s3_region or None,
             create_bucket=settings.s3_create_bucket,
+            path_style=settings.s3_path_style,
         )
     except ValueError as error:
         raise ValueError(f"storage setting s3_endpoint is invalid: {error}") from error

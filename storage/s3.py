@@ -52,6 +52,7 @@ class S3Storage:
         secret_key: str,
         region: str | None = None,
         create_bucket: bool = False,
+        path_style: bool = True,
         part_size: int = DEFAULT_PART_BYTES,
         max_concurrent_uploads: int = _DEFAULT_MAX_CONCURRENT_UPLOADS,
     ) -> None:
@@ -64,6 +65,7 @@ class S3Storage:
         self._secret_key = secret_key
         self._region = region or None
         self._create_bucket = create_bucket
+        self._path_style = path_style
         self._part_size = part_size
         self._max_concurrent_uploads = max_concurrent_uploads
         self._client: Minio | None = None
@@ -75,6 +77,10 @@ class S3Storage:
         self._client, self._http = open_s3_client(
             self._endpoint, self._access_key, self._secret_key, self._region
         )
+        if self._path_style:
+            self._client.disable_virtual_style_endpoint()
+        else:
+            self._client.enable_virtual_style_endpoint()
         self._upload_limiter = anyio.CapacityLimiter(self._max_concurrent_uploads)
         if self._create_bucket:
             await self._call("", partial(_ensure_bucket, self._client, self._bucket, self._region))
