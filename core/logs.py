@@ -1,19 +1,41 @@
-"""Structured JSON logs: one object per line, with the component and the request in context."""
+"""Structured JSON logs: one object per line, with the component, the request and the batch.
+
+Every line has the keys `component`, `request_id` and `batch_id`, `null` when a line belongs
+to no request or batch, so that a log query can filter on them without testing for presence.
+The ids come from context variables: the API sets them per request (`request_id` always,
+`batch_id` on `/v1/batches/{batch_id}...` and once a create has chosen the new id); the
+processor and the gc set `batch_id` while they work on a batch (`batch_context`). Context
+variables follow asyncio tasks, so concurrent jobs of one processor never mix their ids.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import sys
 import time
+from collections.abc import Iterator
 
 import msgspec
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
+batch_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("batch_id", default=None)
 
 _encoder = msgspec.json.Encoder()
+
+
+@contextlib.contextmanager
+def batch_context(batch_id: str | None) -> Iterator[None]:
+    """Name `batch_id` on every log line written inside the block (in this task and in the
+    tasks it starts)."""
+    token = batch_id_var.set(batch_id)
+    try:
+        yield
+    finally:
+        batch_id_var.reset(token)
 
 
 class JsonFormatter(logging.Formatter):
@@ -27,12 +49,11 @@ class JsonFormatter(logging.Formatter):
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "component": self._component,
+            "request_id": request_id_var.get(),
+            "batch_id": batch_id_var.get(),
             "logger": record.name,
             "message": record.getMessage(),
         }
-        request_id = request_id_var.get()
-        if request_id is not None:
-            line["request_id"] = request_id
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return _encoder.encode(line).decode()

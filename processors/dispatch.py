@@ -23,6 +23,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from batch_gateway.processors import metrics
 from batch_gateway.processors.flow_control import AdaptiveLimit, waiting_requests
 from batch_gateway.processors.result_lines import ResultLine, answered, unanswered
 from batch_gateway.settings import GatewaySettings, ProcessorSettings
@@ -61,6 +62,8 @@ class Gateway:
         self.limit = AdaptiveLimit(settings.max_concurrency, settings.min_concurrency)
         self._session: aiohttp.ClientSession | None = None
         self._monitor: asyncio.Task[None] | None = None
+        # Whether the server's last metrics showed more waiting requests than the threshold.
+        self.saturated = False
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -90,7 +93,10 @@ class Gateway:
                     waiting = waiting_requests(await response.text())
             except (aiohttp.ClientError, TimeoutError, ValueError):
                 waiting = None  # metrics are advice: without them, errors alone steer
-            if waiting is not None and waiting > self.settings.saturation_waiting_threshold:
+            self.saturated = (
+                waiting is not None and waiting > self.settings.saturation_waiting_threshold
+            )
+            if self.saturated:
                 self.limit.on_overload()
             await asyncio.sleep(1.0)
 
@@ -108,6 +114,7 @@ class Dispatcher:
         self._settings = settings
         self._global_limit = asyncio.Semaphore(settings.max_in_flight)
         self._gateways: dict[str, Gateway] = {}
+        self._names: list[str] = []
         self._wait_backoff = wait_exponential_jitter(
             multiplier=settings.backoff_initial_seconds, max=settings.backoff_max_seconds
         )
@@ -117,9 +124,27 @@ class Dispatcher:
         if gateway is None:
             gateway = self._gateways[settings.url] = Gateway(settings)
             gateway.watch_saturation()
+            self._watch(gateway)
         return gateway
 
+    def _watch(self, gateway: Gateway) -> None:
+        """Its metrics are labelled as the settings name it: "global" or its model."""
+        name = next(
+            (model for model, s in self._settings.model_gateways.items() if s == gateway.settings),
+            "global",
+        )
+        limit = gateway.limit
+        metrics.watch_gateway(
+            name,
+            lambda: limit.in_flight,
+            lambda: int(limit.limit),
+            lambda: float(gateway.saturated),
+        )
+        self._names.append(name)
+
     async def close(self) -> None:
+        for name in self._names:
+            metrics.forget_gateway(name)
         for gateway in self._gateways.values():
             await gateway.close()
 
@@ -131,13 +156,32 @@ class Dispatcher:
         body: bytes,
         headers: Mapping[str, str],
         stop: asyncio.Event | None = None,
+        model: str | None = None,
     ) -> ResultLine | None:
         """Send one request (with retries) and return its result line; None when `stop` was
-        set before the request was sent (it waited for a slot, or for a retry)."""
+        set before the request was sent (it waited for a slot, or for a retry). `model`
+        labels its metrics."""
+        request = metrics.RequestMetrics(model)
+        line = await self._send(gateway, endpoint, custom_id, body, headers, stop, request)
+        if line is not None:
+            request.finished(line)
+        return line
+
+    async def _send(
+        self,
+        gateway: Gateway,
+        endpoint: str,
+        custom_id: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        stop: asyncio.Event | None,
+        request: metrics.RequestMetrics,
+    ) -> ResultLine | None:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._settings.max_attempts),
             wait=self._wait,
             retry=retry_if_exception_type((_Retryable, aiohttp.ClientConnectionError)),
+            before_sleep=request.retried,
             reraise=True,
         )
         try:
@@ -145,7 +189,7 @@ class Dispatcher:
                 async for attempt in retrying:
                     with attempt:
                         return await self._attempt(
-                            gateway, endpoint, custom_id, body, headers, stop
+                            gateway, endpoint, custom_id, body, headers, stop, request
                         )
         except _Stopped:
             return None
@@ -167,16 +211,18 @@ class Dispatcher:
         body: bytes,
         headers: Mapping[str, str],
         stop: asyncio.Event | None,
+        request: metrics.RequestMetrics,
     ) -> ResultLine:
         # A slot per attempt: a request sleeping in backoff holds none.
         async with gateway.limit:
             if stop is not None and stop.is_set():
                 raise _Stopped
             try:
-                async with gateway.session.post(
-                    endpoint.lstrip("/"), data=body, headers=headers
-                ) as response:
-                    payload = await response.read()
+                with request.attempt():
+                    async with gateway.session.post(
+                        endpoint.lstrip("/"), data=body, headers=headers
+                    ) as response:
+                        payload = await response.read()
             except aiohttp.ClientConnectionError:
                 gateway.limit.on_overload()
                 raise
