@@ -88,6 +88,9 @@ class BatchState(msgspec.Struct, frozen=True, kw_only=True):
     error_file_id: str | None = None
     # Names of the result chunks committed so far, in order.
     chunks: list[str] = msgspec.field(default_factory=list)
+    # The W3C trace context of the create call (`traceparent`, `tracestate`), which the
+    # validator and the processors continue; empty when it was not traced.
+    trace_context: dict[str, str] = msgspec.field(default_factory=dict)
 
     @property
     def terminal(self) -> bool:
@@ -103,7 +106,7 @@ def evolve_batch(state: BatchState | None, envelope: Envelope) -> BatchState:
     event = envelope.event
     if state is None:
         if isinstance(event, BatchCreated):
-            return _created(envelope.aggregate_id, envelope.tenant, event)
+            return _created(envelope, event)
         raise IllegalTransition(f"{_name(event)} cannot start a batch")
     if not isinstance(event, _ALLOWED.get(state.status, ())):
         raise IllegalTransition(
@@ -155,10 +158,10 @@ def evolve_batch(state: BatchState | None, envelope: Envelope) -> BatchState:
     raise IllegalTransition(f"{_name(event)} does not apply to a batch")
 
 
-def _created(batch_id: str, tenant: str, event: BatchCreated) -> BatchState:
+def _created(envelope: Envelope, event: BatchCreated) -> BatchState:
     return BatchState(
-        id=batch_id,
-        tenant=tenant,
+        id=envelope.aggregate_id,
+        tenant=envelope.tenant,
         status="validating",
         input_file_id=event.input_file_id,
         endpoint=event.endpoint,
@@ -168,6 +171,7 @@ def _created(batch_id: str, tenant: str, event: BatchCreated) -> BatchState:
         metadata=event.metadata,
         output_expires_after_seconds=event.output_expires_after_seconds,
         pass_through_headers=list(event.pass_through_headers),
+        trace_context=envelope.trace_context,
     )
 
 

@@ -5,6 +5,9 @@ without decoding) and `event`, the JSON document that is the public schema:
 
     {"id", "type", "schema_version", "aggregate_id", "aggregate_version",
      "tenant", "occurred_at", "data": {...the event's own fields...}}
+
+plus, when the append ran within a trace, its W3C trace context: `traceparent` and
+`tracestate` (absent otherwise; ADR 0017).
 """
 
 from __future__ import annotations
@@ -43,6 +46,15 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     tenant: str
     occurred_at: float
     event: Event
+    # The W3C trace context of the operation that appended the event, if it was traced.
+    traceparent: str | None = None
+    tracestate: str | None = None
+
+    @property
+    def trace_context(self) -> dict[str, str]:
+        """`traceparent`/`tracestate` as a carrier to continue the trace from; empty if none."""
+        carrier = {"traceparent": self.traceparent, "tracestate": self.tracestate}
+        return {name: value for name, value in carrier.items() if value is not None}
 
 
 class Recorded(msgspec.Struct, frozen=True):
@@ -52,7 +64,7 @@ class Recorded(msgspec.Struct, frozen=True):
     envelope: Envelope
 
 
-class _Wire(msgspec.Struct, frozen=True):
+class _Wire(msgspec.Struct, frozen=True, omit_defaults=True):
     id: str
     type: str
     schema_version: int
@@ -61,6 +73,9 @@ class _Wire(msgspec.Struct, frozen=True):
     tenant: str
     occurred_at: float
     data: msgspec.Raw
+    # Left out of the document when absent: untraced events are byte for byte as before.
+    traceparent: str | None = None
+    tracestate: str | None = None
 
 
 _encoder = msgspec.json.Encoder()
@@ -86,6 +101,8 @@ def encode(envelope: Envelope) -> tuple[str, bytes]:
         tenant=envelope.tenant,
         occurred_at=envelope.occurred_at,
         data=msgspec.Raw(_encoder.encode(data)),
+        traceparent=envelope.traceparent,
+        tracestate=envelope.tracestate,
     )
     return name, _encoder.encode(wire)
 
@@ -111,4 +128,6 @@ def decode(document: bytes, upcasters: Upcasters = UPCASTERS) -> Envelope:
         tenant=wire.tenant,
         occurred_at=wire.occurred_at,
         event=event,
+        traceparent=wire.traceparent,
+        tracestate=wire.tracestate,
     )

@@ -23,6 +23,7 @@ from batch_gateway.events.envelope import (
 )
 from batch_gateway.events.keys import StreamKeys
 from batch_gateway.events.types import Event
+from batch_gateway.tracing import current_trace_context
 
 _APPEND_LUA = resources.files("batch_gateway.events").joinpath("append.lua").read_text()
 
@@ -70,8 +71,10 @@ class EventLog:
     def prepare(
         self, aggregate_id: str, tenant: str, expected_version: int, events: Sequence[Event]
     ) -> list[Envelope]:
-        """Envelopes for `events`, numbered on from `expected_version` (0 = a new aggregate)."""
+        """Envelopes for `events`, numbered on from `expected_version` (0 = a new aggregate),
+        stamped with the current trace context so that whoever acts on them can continue it."""
         now = self._clock()
+        trace = current_trace_context()
         return [
             Envelope(
                 event_id=f"evt_{uuid.uuid4().hex}",
@@ -80,6 +83,8 @@ class EventLog:
                 tenant=tenant,
                 occurred_at=now,
                 event=event,
+                traceparent=trace.get("traceparent"),
+                tracestate=trace.get("tracestate"),
             )
             for offset, event in enumerate(events, start=1)
         ]
