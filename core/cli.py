@@ -28,6 +28,7 @@ from batch_gateway.settings import (
 from batch_gateway.simulator import SimulatorSettings, run_simulator
 from batch_gateway.simulator.arguments import add_simulator_arguments, simulator_overrides
 from batch_gateway.stack.up import add_up_arguments, run_up
+from batch_gateway.tracing import configure_tracing, shutdown_tracing
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,21 +75,25 @@ def main(argv: Sequence[str] | None = None) -> None:
             api_settings = load_settings(ApiServerSettings, os.environ, overrides)
             require_secrets_key(api_settings)
             configure_logging("apiserver", api_settings.log_level)
+            configure_tracing("apiserver")
             asyncio.run(run_apiserver(api_settings))
         elif args.command == "projector":
             projector_settings = load_settings(ProjectorSettings, os.environ, overrides)
             configure_logging("projector", projector_settings.log_level)
+            configure_tracing("projector")
             asyncio.run(_until_signalled(lambda stop: run_projector(projector_settings, stop)))
         elif args.command == "processor":
             processor_settings = load_settings(ProcessorSettings, os.environ, overrides)
             require_secrets_key(processor_settings)
             require_webhook_secret(processor_settings)
             configure_logging("processor", processor_settings.log_level)
+            configure_tracing("processor")
             asyncio.run(_until_signalled(lambda stop: run_processor(processor_settings, stop)))
         elif args.command == "gc":
             gc_settings = load_settings(GcSettings, os.environ, gc_overrides(args))
             require_secrets_key(gc_settings)
             configure_logging("gc", gc_settings.log_level)
+            configure_tracing("gc")
             asyncio.run(_until_signalled(lambda stop: run_gc(gc_settings, stop, once=args.once)))
         elif args.command == "simulator":
             simulator_settings = load_settings(
@@ -99,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except SettingsError as error:
         print(f"batch-gateway {args.command}: invalid settings: {error}", file=sys.stderr)
         sys.exit(2)
+    finally:
+        shutdown_tracing()  # export the spans still buffered
 
 
 async def _until_signalled(run: Callable[[asyncio.Event], Awaitable[None]]) -> None:

@@ -19,6 +19,7 @@ from batch_gateway.gateway.errors import EXCEPTION_HANDLERS
 from batch_gateway.gateway.files import FilesController
 from batch_gateway.gateway.health import HealthController
 from batch_gateway.gateway.request_ids import RequestIdMiddleware, ensure_request_id
+from batch_gateway.gateway.request_spans import RequestSpanMiddleware
 from batch_gateway.gateway.services import ApiServices, open_api_services
 from batch_gateway.gateway.tenancy import TenantResolver
 from batch_gateway.settings import ApiServerSettings
@@ -59,7 +60,8 @@ def create_app(settings: ApiServerSettings, clock: Clock = system_clock) -> Lite
             "tenant": Provide(provide_tenant, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[RequestIdMiddleware(), prometheus.middleware],
+        # The request id first, so that the span (and every log line) can name it.
+        middleware=[RequestIdMiddleware(), RequestSpanMiddleware(), prometheus.middleware],
         before_send=[ensure_request_id],
         lifespan=[lifespan],
         request_max_body_size=settings.files.max_bytes + FORM_OVERHEAD_BYTES,
