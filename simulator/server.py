@@ -90,7 +90,7 @@ class Simulator:
     async def _serve(self, path: str, endpoint: Endpoint, request: web.Request) -> web.Response:
         started = time.monotonic()
         key = request.headers.get(BATCH_REQUEST_HEADER)
-        attempt = self.counter.received(path, key)
+        attempt = self.counter.received(path, key, request.headers.get("traceparent"))
         try:
             job = endpoint.read(await request.read())
         except InvalidBody as invalid:

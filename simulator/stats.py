@@ -2,6 +2,8 @@
 
 Processors send `X-Batch-Request: <batch_id>/<custom_id>`; counting each value tells a crash test
 how often each request of a batch reached the server (at most the in-flight window twice).
+Requests are also counted per trace id of their W3C `traceparent` header, which tells a tracing
+test that the trace of a batch's create call reached the inference server.
 """
 
 from __future__ import annotations
@@ -20,18 +22,25 @@ class SimulatorStats(msgspec.Struct, kw_only=True):
     by_status: dict[str, int] = msgspec.field(default_factory=dict)
     # Requests received per value of the X-Batch-Request header.
     by_batch_request: dict[str, int] = msgspec.field(default_factory=dict)
+    # Requests received per trace id of their traceparent header (none without one).
+    by_trace_id: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 class RequestCounter:
     def __init__(self) -> None:
         self._stats = SimulatorStats()
 
-    def received(self, path: str, batch_request: str | None) -> int:
+    def received(self, path: str, batch_request: str | None, traceparent: str | None = None) -> int:
         """Count an arriving request; returns how many times its X-Batch-Request value has
         arrived, this time included (0 without the header)."""
         stats = self._stats
         stats.requests += 1
         stats.by_path[path] = stats.by_path.get(path, 0) + 1
+        if traceparent is not None:
+            # version-traceid-parentid-flags; anything malformed is counted as it came.
+            parts = traceparent.split("-")
+            trace_id = parts[1] if len(parts) >= 4 else traceparent
+            stats.by_trace_id[trace_id] = stats.by_trace_id.get(trace_id, 0) + 1
         if batch_request is None:
             return 0
         seen = stats.by_batch_request.get(batch_request, 0) + 1
@@ -49,6 +58,7 @@ class RequestCounter:
             by_path=dict(stats.by_path),
             by_status=dict(stats.by_status),
             by_batch_request=dict(stats.by_batch_request),
+            by_trace_id=dict(stats.by_trace_id),
         )
 
     def reset(self) -> None:

@@ -48,6 +48,8 @@ async def test_stats_count_each_batch_request(
 ) -> None:
     for key in ("batch_a/r1", "batch_a/r2", "batch_a/r1"):
         await post(http, simulator, CHAT, chat_body(), headers={BATCH_REQUEST_HEADER: key})
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    await post(http, simulator, CHAT, chat_body(), headers={"traceparent": traceparent})
     await post(http, simulator, "/v1/embeddings", {"model": "e", "input": "x"})
     await post(http, simulator, CHAT, {"no": "model"})
     async with http.post(simulator.url + "/v1/rerank", json={}) as response:
@@ -55,16 +57,18 @@ async def test_stats_count_each_batch_request(
     async with http.get(simulator.url + "/stats") as response:
         stats = await response.json()
     assert stats == {
-        "requests": 6,
-        "by_path": {CHAT: 4, "/v1/embeddings": 1, "/v1/rerank": 1},
-        "by_status": {"200": 4, "400": 1, "404": 1},
+        "requests": 7,
+        "by_path": {CHAT: 5, "/v1/embeddings": 1, "/v1/rerank": 1},
+        "by_status": {"200": 5, "400": 1, "404": 1},
         "by_batch_request": {"batch_a/r1": 2, "batch_a/r2": 1},
+        "by_trace_id": {"0af7651916cd43dd8448eb211c80319c": 1},
     }
     assert simulator.stats().by_batch_request == stats["by_batch_request"]
     async with http.post(simulator.url + "/stats/reset") as response:
         assert response.status == 204
     assert simulator.stats().requests == 0
     assert simulator.stats().by_batch_request == {}
+    assert simulator.stats().by_trace_id == {}
 
 
 async def test_health(http: aiohttp.ClientSession, simulator: RunningSimulator) -> None:
