@@ -14,4 +14,4 @@ import redis.asyncio as aioredis
 async def entries_after(client: aioredis.Redis, stream: str, after: str, cap: int) -> int:
     """How many entries `stream` holds after the id `after` (exclusive), at most `cap`."""
     entries = await client.xrange(stream, min=f"({after}", max="+", count=cap)
-    return len(entries)
+    return len(entries or [])

@@ -19,6 +19,7 @@ from batch_gateway.processors.dispatch import Dispatcher
 from batch_gateway.processors.executor import Executor
 from batch_gateway.processors.job import JobContext
 from batch_gateway.processors.job_queue import JobQueue
+from batch_gateway.processors.queue_depth import watch_queue_depth
 from batch_gateway.processors.routing import Routes
 from batch_gateway.processors.validator import GROUP, Validator
 from batch_gateway.processors.webhooks import WebhookDeliverer, webhook_group
@@ -106,6 +107,7 @@ async def run_processor(
                 group.create_task(validator.run(stop))
             if "execute" in settings.roles:
                 group.create_task(executor.run(stop))
+                group.create_task(watch_queue_depth(client, keys, stop))
             if webhooks is not None:
                 group.create_task(webhooks.run(stop))
         logger.info("processor stopped")

@@ -20,6 +20,7 @@ from batch_gateway.events.batch_events import BatchError, BatchFailed
 from batch_gateway.events.log import VersionConflict
 from batch_gateway.processors.job import JobContext, run_job
 from batch_gateway.processors.job_queue import ClaimedJob, JobQueue
+from batch_gateway.processors.metrics import JOB_SLOTS, JOBS_RUNNING, observe_queue_wait
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ class Executor:
         self._queue = queue
         self._context = context
         self._running: dict[asyncio.Task[bool], ClaimedJob] = {}
+        JOB_SLOTS.set(context.settings.max_concurrent_jobs)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self._queue.ensure()
@@ -75,11 +77,15 @@ class Executor:
             await self._fail(job.batch_id, f"Processing failed {job.deliveries} times.")
             await self._queue.dead_letter(job, f"delivered {job.deliveries} times")
             return
+        if job.deliveries == 1:
+            observe_queue_wait(job.priority, job.entry_id)  # a first claim, not a takeover
         task = asyncio.create_task(run_job(self._context, job.batch_id), name=f"job-{job.batch_id}")
         self._running[task] = job
+        JOBS_RUNNING.set(len(self._running))
 
     async def _reap(self, task: asyncio.Task[bool]) -> None:
         job = self._running.pop(task)
+        JOBS_RUNNING.set(len(self._running))
         if task.cancelled():
             return
         error = task.exception()
@@ -110,6 +116,7 @@ class Executor:
                 task.cancel()
         await asyncio.gather(*self._running, return_exceptions=True)
         self._running.clear()
+        JOBS_RUNNING.set(0)
 
     async def _fail(self, batch_id: str, message: str) -> None:
         store = AggregateStore(self._context.log, evolve_batch)

@@ -32,9 +32,11 @@ from batch_gateway.events.batch_events import (
 )
 from batch_gateway.events.batch_events import BatchError as BatchErrorItem
 from batch_gateway.events.file_aggregate import evolve_file
+from batch_gateway.logs import batch_context
 from batch_gateway.processors.chunks import ChunkSink, committed_custom_ids
 from batch_gateway.processors.dispatch import Dispatcher
 from batch_gateway.processors.finalize import remove_chunks, write_result_file
+from batch_gateway.processors.metrics import RequestMetrics, job_phase
 from batch_gateway.processors.ownership import LostJob, Ownership
 from batch_gateway.processors.requests import ANY, Request, requests_of
 from batch_gateway.processors.result_lines import ResultLine, unanswered
@@ -74,6 +76,11 @@ async def run_job(context: JobContext, batch_id: str) -> bool:
     """Work on the batch until it ends or another processor takes it over. True when the job
     is over (or there was nothing to do); False when another processor has it now, and with
     it the job's entry, which is then not ours to acknowledge."""
+    with batch_context(batch_id):
+        return await _run_job(context, batch_id)
+
+
+async def _run_job(context: JobContext, batch_id: str) -> bool:
     store = AggregateStore(context.log, evolve_batch)
     ownership = await Ownership.claim_batch(
         store, batch_id, context.processor, int(context.clock())
@@ -111,21 +118,30 @@ class _Job:
 
     async def run(self) -> None:
         if self.state.status == "finalizing":
-            await self._finish()  # an earlier owner got as far as finalizing
+            with job_phase("finalize"):
+                await self._finish()  # an earlier owner got as far as finalizing
             return
-        input_key = await self._input_key()
+        context = self._context
+        with job_phase("plan"):
+            input_key = await self._input_key()
+            if input_key is not None:
+                self._done = await committed_custom_ids(
+                    context.storage, self.state.tenant, self.state.id, self.state.chunks
+                )
+                self._headers = await context.secrets.get(self.state.id, self.state.tenant)
         if input_key is None:
             await self._fail(
                 "invalid_input_file", "The input file was deleted before the batch ran."
             )
             return
-        context = self._context
-        self._done = await committed_custom_ids(
-            context.storage, self.state.tenant, self.state.id, self.state.chunks
-        )
-        self._headers = await context.secrets.get(self.state.id, self.state.tenant)
         # Before the first request: a batch claimed past its window sends nothing.
         self._check(self.state)
+        with job_phase("dispatch"):
+            await self._dispatch_and_commit(input_key)
+        with job_phase("finalize"):
+            await self._finish()
+
+    async def _dispatch_and_commit(self, input_key: str) -> None:
         watcher = asyncio.create_task(self._watch(), name=f"watch-{self.state.id}")
         committer = asyncio.create_task(self._commit_loop(), name=f"commit-{self.state.id}")
         try:
@@ -146,7 +162,6 @@ class _Job:
             for task in (watcher, committer):
                 with contextlib.suppress(asyncio.CancelledError, LostJob):
                     await task
-        await self._finish()
 
     async def _input_key(self) -> str | None:
         files = AggregateStore(self._context.log, evolve_file)
@@ -204,11 +219,13 @@ class _Job:
         try:
             gateway = context.routes.gateway_for(request.model)
             if gateway is None:
-                line: ResultLine | None = unanswered(
+                unrouted = unanswered(
                     request.custom_id,
                     "model_not_found",
                     f"No inference gateway is configured for model {request.model!r}.",
                 )
+                RequestMetrics(request.model).finished(unrouted)
+                line: ResultLine | None = unrouted
             else:
                 headers = {"content-type": "application/json", **self._headers}
                 if gateway.api_key and "authorization" not in headers:
@@ -221,6 +238,7 @@ class _Job:
                     request.body,
                     headers,
                     stop=self._stop,
+                    model=request.model,
                 )
             if line is None:
                 return  # stopped before it was sent: it gets a cancelled/expired line

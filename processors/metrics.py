@@ -119,6 +119,13 @@ def job_phase(phase: str) -> Iterator[None]:
         JOB_PHASE.labels(phase).observe(time.perf_counter() - started)
 
 
+def observe_queue_wait(priority: str, entry_id: bytes) -> None:
+    """A job stream entry's id is the Redis time it was queued at (XADD "*"), so the wait is
+    measured without a field of its own; clock skew to Redis is clamped at zero."""
+    queued_ms = int(entry_id.split(b"-", 1)[0])
+    QUEUE_WAIT.labels(priority).observe(max(0.0, time.time() - queued_ms / 1000))
+
+
 def status_reason(status: int) -> str:
     if status == 429:
         return "http_429"

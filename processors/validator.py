@@ -30,7 +30,9 @@ from batch_gateway.events.batch_events import (
 from batch_gateway.events.envelope import decode
 from batch_gateway.events.file_aggregate import evolve_file
 from batch_gateway.events.log import JobEntry
+from batch_gateway.logs import batch_context
 from batch_gateway.processors.consumer_group import ConsumerGroup, drain
+from batch_gateway.processors.metrics import VALIDATIONS, job_phase
 from batch_gateway.processors.priority import job_stream, priority_of
 from batch_gateway.processors.validation import ValidationResult, validate_input
 from batch_gateway.secret_store import SecretStore
@@ -105,6 +107,12 @@ class Validator:
 
     async def _handle_created(self, entry_id: bytes, fields: dict[bytes, bytes]) -> bool:
         batch_id = decode(fields[b"event"]).aggregate_id
+        with batch_context(batch_id):
+            return await self._handle_batch(entry_id, fields, batch_id)
+
+    async def _handle_batch(
+        self, entry_id: bytes, fields: dict[bytes, bytes], batch_id: str
+    ) -> bool:
         deliveries = await self._group.deliveries(entry_id)
         if self._group.is_poison(deliveries):
             await self._fail(
@@ -139,9 +147,11 @@ class Validator:
         if now >= state.expires_at:
             await self._end(state, version, BatchExpired(expired_at=now))
             return
-        result = await self._validate(state)
+        with job_phase("validate"):
+            result = await self._validate(state)
         if result.errors:
             await self._end(state, version, BatchFailed(failed_at=now, errors=result.errors))
+            VALIDATIONS.labels("invalid").inc()  # once appended: a conflict judges again
             return
         priority = priority_of(state.metadata)
         event = BatchValidated(
@@ -149,6 +159,7 @@ class Validator:
         )
         entry = JobEntry(job_stream(self._log.keys, priority), state.id)
         await self._batches.append(state.id, state.tenant, state, version, [event], enqueue=entry)
+        VALIDATIONS.labels("valid").inc()
         logger.info(
             "batch %s validated: %d requests, queued as %s", state.id, result.total, priority
         )

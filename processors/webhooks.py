@@ -29,9 +29,11 @@ from tenacity import (
 from yarl import URL
 
 from batch_gateway.clock import Clock
-from batch_gateway.events.envelope import UnknownEventType, decode
+from batch_gateway.events.envelope import Envelope, UnknownEventType, decode
 from batch_gateway.events.keys import StreamKeys
+from batch_gateway.logs import batch_context
 from batch_gateway.processors.consumer_group import ConsumerGroup, Entry, drain
+from batch_gateway.processors.metrics import WEBHOOK_DELIVERIES
 from batch_gateway.processors.webhook_signing import signed_headers, signing_key
 from batch_gateway.settings import ProcessorSettings
 
@@ -136,12 +138,19 @@ class WebhookDeliverer:
         deliveries = await self._group.deliveries(entry_id)
         if self._group.is_poison(deliveries):
             await self._group.dead_letter(entry_id, fields, f"delivered {deliveries} times")
+            WEBHOOK_DELIVERIES.labels("dead_lettered").inc()
             return
         try:
             envelope = decode(fields[b"event"])
         except (UnknownEventType, msgspec.DecodeError, msgspec.ValidationError) as error:
             await self._group.dead_letter(entry_id, fields, f"undecodable event: {error}")
+            WEBHOOK_DELIVERIES.labels("dead_lettered").inc()
             return
+        with batch_context(envelope.aggregate_id):
+            await self._deliver_all(entry, envelope)
+
+    async def _deliver_all(self, entry: Entry, envelope: Envelope) -> None:
+        entry_id, fields = entry
         event = WebhookEvent(
             id=envelope.event_id,
             created_at=int(envelope.occurred_at),
@@ -180,6 +189,7 @@ class WebhookDeliverer:
             ),
             retry=retry_if_exception_type((_Rejected, aiohttp.ClientError, TimeoutError)),
             sleep=self._sleep,
+            before_sleep=lambda _: WEBHOOK_DELIVERIES.labels("retried").inc(),
             reraise=True,
         )
         try:
@@ -190,7 +200,9 @@ class WebhookDeliverer:
             reason = f"webhook to {redacted(url)} given up after "
             reason += f"{settings.webhook_max_attempts} attempts: {type(error).__name__} {error}"
             logger.warning("%s", reason)
+            WEBHOOK_DELIVERIES.labels("dead_lettered").inc()
             return reason
+        WEBHOOK_DELIVERIES.labels("delivered").inc()
         return None
 
     async def _post(self, url: str, message_id: str, body: bytes) -> None:

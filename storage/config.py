@@ -7,6 +7,7 @@ import msgspec
 
 from batch_gateway.storage.base import ObjectStorage
 from batch_gateway.storage.filesystem import FilesystemStorage
+from batch_gateway.storage.instrumented import InstrumentedStorage
 from batch_gateway.storage.s3 import S3Storage
 
 
@@ -32,7 +33,8 @@ _REQUIRED_S3_SETTINGS = ("s3_endpoint", "s3_bucket", "s3_access_key", "s3_secret
 
 
 async def open_storage(settings: StorageSettings) -> ObjectStorage:
-    """Open the plug-in `settings` name; the caller closes it with `close()`.
+    """Open the plug-in `settings` name, its operations counted in Prometheus metrics
+    (`InstrumentedStorage`); the caller closes it with `close()`.
 
     Raises ValueError naming the first missing or malformed setting, and `StorageUnavailable`
     if the S3 bucket was to be created but the endpoint does not answer.
@@ -40,7 +42,7 @@ async def open_storage(settings: StorageSettings) -> ObjectStorage:
     if settings.kind == "filesystem":
         filesystem = FilesystemStorage(Path(settings.fs_root))
         await filesystem.open()
-        return filesystem
+        return InstrumentedStorage(filesystem, "filesystem")
     for name in _REQUIRED_S3_SETTINGS:
         if not getattr(settings, name):
             raise ValueError(f"storage setting {name} is required when kind is 's3'")
@@ -61,4 +63,4 @@ async def open_storage(settings: StorageSettings) -> ObjectStorage:
     except BaseException:
         await s3.close()
         raise
-    return s3
+    return InstrumentedStorage(s3, "s3")
