@@ -20,10 +20,11 @@ import contextlib
 import importlib.util
 import logging
 import os
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
+    from opentelemetry.context import Context
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Tracer
 
@@ -50,8 +51,8 @@ class _NoopSpan:
         return False
 
 
-# Reusable: a nullcontext only hands back the span it was given.
-_NOOP = contextlib.nullcontext(_NoopSpan())
+# What `span` returns while tracing is off. Reusable: it only hands back its span.
+NO_SPAN: contextlib.AbstractContextManager[Span] = contextlib.nullcontext(_NoopSpan())
 
 
 class _Tracing:
@@ -155,25 +156,54 @@ def span(
     parent: Mapping[str, str] | None = None,
     attributes: Mapping[str, AttributeValue] | None = None,
     only_within_trace: bool = False,
+    current: bool = True,
 ) -> contextlib.AbstractContextManager[Span]:
     """A span around a `with` block, current inside it. Its parent is the current span, or the
     W3C context in `parent` (a `traceparent`/`tracestate` carrier; an empty one starts a new
     trace). With `only_within_trace`, no span is made unless the block already runs within a
-    trace: routine work (a storage call) is not worth a trace of its own.
+    trace: routine work (a storage call) is not worth a trace of its own. With `current`
+    false the span is not made current, so nothing started inside the block is its child: a
+    leaf that may safely wrap an async generator's `yield` (a context attached there would
+    leak into, and be detached from, the generator's consumer).
 
     An exception leaving the block is recorded on the span and sets its status to error."""
     tracing = _holder.tracing
     if tracing is None:
-        return _NOOP
+        return NO_SPAN
     context = tracing.propagator.extract(parent) if parent is not None else None
     if (
         only_within_trace
         and not tracing.trace.get_current_span(context).get_span_context().is_valid
     ):
-        return _NOOP
+        return NO_SPAN
+    if not current:
+        return _leaf(tracing, name, context, kind, attributes)
     return tracing.tracer.start_as_current_span(
         name, context=context, kind=tracing.kinds[kind], attributes=attributes
     )
+
+
+@contextlib.contextmanager
+def _leaf(
+    tracing: _Tracing,
+    name: str,
+    context: Context | None,
+    kind: SpanKind,
+    attributes: Mapping[str, AttributeValue] | None,
+) -> Iterator[Span]:
+    leaf = tracing.tracer.start_span(
+        name, context=context, kind=tracing.kinds[kind], attributes=attributes
+    )
+    try:
+        yield leaf
+    except GeneratorExit:
+        raise  # a consumer that stopped early: not a failure
+    except BaseException as error:
+        leaf.record_exception(error)
+        leaf.set_status(tracing.status(tracing.status_code.ERROR, type(error).__name__))
+        raise
+    finally:
+        leaf.end()
 
 
 def mark_error(span: Span, description: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import urllib.parse
 from collections.abc import Mapping
 
 import aiohttp
@@ -27,6 +28,15 @@ from batch_gateway.processors import metrics
 from batch_gateway.processors.flow_control import AdaptiveLimit, waiting_requests
 from batch_gateway.processors.result_lines import ResultLine, answered, unanswered
 from batch_gateway.settings import GatewaySettings, ProcessorSettings
+from batch_gateway.tracing import (
+    NO_SPAN,
+    AttributeValue,
+    Span,
+    mark_error,
+    span,
+    tracing_enabled,
+    with_trace_headers,
+)
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
@@ -218,10 +228,14 @@ class Dispatcher:
             if stop is not None and stop.is_set():
                 raise _Stopped
             try:
-                with request.attempt():
+                with request.attempt(), _client_span(gateway, endpoint, custom_id) as call:
+                    # The server (llm-d's router, vLLM) continues the trace from this attempt.
                     async with gateway.session.post(
-                        endpoint.lstrip("/"), data=body, headers=headers
+                        endpoint.lstrip("/"), data=body, headers=with_trace_headers(headers)
                     ) as response:
+                        call.set_attribute("http.response.status_code", response.status)
+                        if response.status >= 400:
+                            mark_error(call, f"HTTP {response.status}")
                         payload = await response.read()
             except aiohttp.ClientConnectionError:
                 gateway.limit.on_overload()
@@ -240,6 +254,23 @@ class Dispatcher:
         if isinstance(error, _Retryable) and error.retry_after is not None:
             return min(error.retry_after, self._settings.backoff_max_seconds)
         return float(self._wait_backoff(state))
+
+
+def _client_span(
+    gateway: Gateway, endpoint: str, custom_id: str
+) -> contextlib.AbstractContextManager[Span]:
+    """A client span per attempt, as OpenTelemetry's HTTP conventions have it, within the job's
+    trace; nothing at all while tracing is off."""
+    if not tracing_enabled():
+        return NO_SPAN
+    url = urllib.parse.urlsplit(gateway.settings.url.rstrip("/") + endpoint)
+    host = url.netloc.rpartition("@")[2]  # never credentials in a span
+    attributes: dict[str, AttributeValue] = {
+        "http.request.method": "POST",
+        "url.full": url._replace(netloc=host).geturl(),
+        "batch_gateway.custom_id": custom_id,
+    }
+    return span(f"POST {endpoint}", kind="client", attributes=attributes, only_within_trace=True)
 
 
 def _retry_after(response: aiohttp.ClientResponse) -> float | None:
