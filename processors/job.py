@@ -44,6 +44,7 @@ from batch_gateway.processors.routing import Routes
 from batch_gateway.secret_store import SecretStore
 from batch_gateway.settings import ProcessorSettings
 from batch_gateway.storage import ObjectStorage
+from batch_gateway.tracing import AttributeValue, span
 
 logger = logging.getLogger(__name__)
 
@@ -87,11 +88,18 @@ async def _run_job(context: JobContext, batch_id: str) -> bool:
     )
     if ownership is None:
         return True
-    try:
-        await _Job(context, ownership).run()
-    except LostJob:
-        logger.info("batch %s was taken over by another processor; letting go", batch_id)
-        return False
+    # A child of the create call, however long ago and on whichever processor it ran.
+    attributes: dict[str, AttributeValue] = {
+        "batch_gateway.batch_id": batch_id,
+        "batch_gateway.claim": ownership.state.claims,
+    }
+    with span("batch.execute", parent=ownership.state.trace_context, attributes=attributes) as job:
+        try:
+            await _Job(context, ownership).run()
+        except LostJob:
+            job.set_attribute("batch_gateway.taken_over", True)
+            logger.info("batch %s was taken over by another processor; letting go", batch_id)
+            return False
     return True
 
 
@@ -118,11 +126,11 @@ class _Job:
 
     async def run(self) -> None:
         if self.state.status == "finalizing":
-            with job_phase("finalize"):
+            with job_phase("finalize"), span("batch.finalize"):
                 await self._finish()  # an earlier owner got as far as finalizing
             return
         context = self._context
-        with job_phase("plan"):
+        with job_phase("plan"), span("batch.plan"):
             input_key = await self._input_key()
             if input_key is not None:
                 self._done = await committed_custom_ids(
@@ -136,9 +144,11 @@ class _Job:
             return
         # Before the first request: a batch claimed past its window sends nothing.
         self._check(self.state)
-        with job_phase("dispatch"):
+        # Requests, the watcher and the committer are tasks started within this span, and so
+        # its children: each request's client span, each progress event's trace context.
+        with job_phase("dispatch"), span("batch.dispatch"):
             await self._dispatch_and_commit(input_key)
-        with job_phase("finalize"):
+        with job_phase("finalize"), span("batch.finalize"):
             await self._finish()
 
     async def _dispatch_and_commit(self, input_key: str) -> None:

@@ -38,6 +38,7 @@ from batch_gateway.processors.validation import ValidationResult, validate_input
 from batch_gateway.secret_store import SecretStore
 from batch_gateway.settings import ProcessorSettings
 from batch_gateway.storage import ObjectNotFound, ObjectStorage, StorageError
+from batch_gateway.tracing import span
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +107,14 @@ class Validator:
         return len(entries)
 
     async def _handle_created(self, entry_id: bytes, fields: dict[bytes, bytes]) -> bool:
-        batch_id = decode(fields[b"event"]).aggregate_id
-        with batch_context(batch_id):
+        created = decode(fields[b"event"])
+        batch_id = created.aggregate_id
+        # The create call's trace goes on here: the verdict is a child of the API call.
+        attributes = {"batch_gateway.batch_id": batch_id}
+        with (
+            batch_context(batch_id),
+            span("batch.validate", parent=created.trace_context, attributes=attributes),
+        ):
             return await self._handle_batch(entry_id, fields, batch_id)
 
     async def _handle_batch(

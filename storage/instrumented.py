@@ -4,7 +4,8 @@
 `batch_gateway_storage_operations_total{operation,backend,outcome}`,
 `batch_gateway_storage_operation_duration_seconds{operation,backend}` and
 `batch_gateway_storage_bytes_total{operation}`. Every operation passes through `_operation`,
-the one place that observes it (and where a tracing span belongs too).
+the one place that observes it, and that makes its span (`storage.read`, ...) when it runs
+within a trace.
 
 A read is timed until the object is open (its first byte is known to exist), not while the
 caller streams it: that time is the caller's. Its bytes are counted as they are streamed. An
@@ -24,6 +25,7 @@ from prometheus_client import Counter, Histogram
 
 from batch_gateway.storage.base import ObjectReader, ObjectStorage, StoredObject
 from batch_gateway.storage.errors import ObjectNotFound, ObjectTooLarge, StorageError
+from batch_gateway.tracing import span
 
 Operation = Literal["write", "read", "delete", "stat", "list"]
 
@@ -53,6 +55,21 @@ class InstrumentedStorage:
 
     @contextlib.contextmanager
     def _operation(self, operation: Operation) -> Iterator[_Outcome]:
+        # A leaf span, never current: `list` holds it across the `yield`s of a generator.
+        attributes = {"batch_gateway.storage.backend": self._backend}
+        with (
+            span(
+                f"storage.{operation}",
+                attributes=attributes,
+                only_within_trace=True,
+                current=False,
+            ),
+            self._observed(operation) as outcome,
+        ):
+            yield outcome
+
+    @contextlib.contextmanager
+    def _observed(self, operation: Operation) -> Iterator[_Outcome]:
         started = time.perf_counter()
         outcome = _Outcome()
         try:
