@@ -21,6 +21,7 @@ from batch_gateway.gateway.batch_request import CreateBatchRequest, window_secon
 from batch_gateway.gateway.file_commands import load_active_file
 from batch_gateway.gateway.idempotency import IdempotencyKeys, fingerprint
 from batch_gateway.ids import is_batch_id, new_batch_id
+from batch_gateway.logs import batch_id_var
 from batch_gateway.projections.waiter import ProjectionWaiter
 from batch_gateway.secret_store import SecretStore
 
@@ -75,11 +76,13 @@ class BatchCommands:
                 code="invalid_input_file",
             )
         batch_id = new_batch_id()
+        batch_id_var.set(batch_id)  # the rest of this request's log lines name it
         if idempotency_key is not None:
             earlier = await self._idempotency.claim(
                 tenant, idempotency_key, fingerprint(request), batch_id
             )
             if earlier is not None:
+                batch_id_var.set(earlier)
                 await self._settle_earlier(earlier)
                 return earlier, None
         try:

@@ -1,4 +1,5 @@
-"""Every response carries `x-request-id`, and every log line of the request names it."""
+"""Every response carries `x-request-id`, and every log line of the request names it (and
+the batch, on `/v1/batches/{batch_id}...`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from batch_gateway.logs import request_id_var
+from batch_gateway.logs import batch_id_var, request_id_var
 
 REQUEST_ID_HEADER = "x-request-id"
 
@@ -24,6 +25,8 @@ class RequestIdMiddleware(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         request_id = new_request_id()
         token = request_id_var.set(request_id)
+        # Routing ran before app middleware, so the path's parameters are known here.
+        batch_token = batch_id_var.set(scope.get("path_params", {}).get("batch_id"))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -33,6 +36,7 @@ class RequestIdMiddleware(ASGIMiddleware):
         try:
             await next_app(scope, receive, send_with_id)
         finally:
+            batch_id_var.reset(batch_token)
             request_id_var.reset(token)
 
 

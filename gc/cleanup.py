@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from batch_gateway.gc.expiry import Expirer, expiry_error_file_id
 from batch_gateway.gc.metrics import DeletionKind, Tally
 from batch_gateway.gc.schedule import Cleanup, EndBatch, RemoveFileBytes, Schedule
+from batch_gateway.logs import batch_context
 from batch_gateway.secret_store import SecretStore
 from batch_gateway.storage import ObjectStorage, StoredObject, result_chunk_prefix
 from batch_gateway.storage.partial_file import PARTIAL_SUFFIX
@@ -51,7 +52,8 @@ class Cleaner:
             case RemoveFileBytes():
                 await self._delete(cleanup.storage_key, cleanup.size, "file", tally)
             case EndBatch():
-                await self._end_batch(cleanup, tally)
+                with batch_context(cleanup.batch_id):
+                    await self._end_batch(cleanup, tally)
 
     async def _end_batch(self, cleanup: EndBatch, tally: Tally) -> None:
         prefix = result_chunk_prefix(cleanup.tenant, cleanup.batch_id)

@@ -36,6 +36,7 @@ from batch_gateway.gc.cleanup import Cleaner
 from batch_gateway.gc.coordination import Coordination
 from batch_gateway.gc.expiry import Expirer
 from batch_gateway.gc.schedule import Cleanup, Due, DueFile, Schedule
+from batch_gateway.logs import batch_context
 from batch_gateway.secret_store import SecretStore, load_secrets_key
 from batch_gateway.settings import GcSettings
 from batch_gateway.storage import ObjectStorage, StorageError
@@ -208,8 +209,10 @@ class GarbageCollector:
             if isinstance(item, DueFile):
                 if await self._expirer.expire_file(item.file_id):
                     tally.expiry("file", dry_run=self._dry_run)
-            elif await self._expirer.expire_batch(item.batch_id):
-                tally.expiry("batch", dry_run=self._dry_run)
+            else:
+                with batch_context(item.batch_id):
+                    if await self._expirer.expire_batch(item.batch_id):
+                        tally.expiry("batch", dry_run=self._dry_run)
         except TRANSIENT as error:
             logger.warning("expiring %s failed, retrying later: %s", item, error)
             self.schedule.retry(item, retry_at)

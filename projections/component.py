@@ -11,8 +11,9 @@ from batch_gateway.events import EventLog
 from batch_gateway.events.keys import StreamKeys
 from batch_gateway.probe_server import ProbeServer
 from batch_gateway.projections.database import open_pool
+from batch_gateway.projections.metrics import ProjectionGauges
 from batch_gateway.projections.migrations import migrate
-from batch_gateway.projections.projector import Projector
+from batch_gateway.projections.projector import PROJECTION_NAME, Projector
 from batch_gateway.redis_client import open_redis
 from batch_gateway.settings import ProjectorSettings
 
@@ -42,5 +43,8 @@ async def run_projector(settings: ProjectorSettings, stop: asyncio.Event) -> Non
         logger.info(
             "projector following %s from %s", log.keys.global_stream, await projector.position()
         )
-        await projector.run(stop)
+        gauges = ProjectionGauges(client, log.keys, pool, PROJECTION_NAME)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(projector.run(stop))
+            group.create_task(gauges.run(stop))
         logger.info("projector stopped")

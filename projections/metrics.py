@@ -1,8 +1,43 @@
-"""Prometheus metrics of the projector."""
+"""Prometheus metrics of the projector, and the gauges it refreshes on a timer.
+
+`batch_gateway_batches_finished_total{status}` counts terminal batch events the projector
+applied, after their transaction committed: the checkpoint makes applying exactly-once, so a
+redelivered event is never counted twice (another projector on the same schema counts what it
+applied, and the sum over projectors is exact).
+
+`batch_gateway_projector_lag_events` and `batch_gateway_batches{status}` are read from Redis
+and PostgreSQL every few seconds rather than at scrape time, which the synchronous probe
+server cannot await. The lag is the entries past the checkpoint in PostgreSQL (not this
+process's position: a standby projector reports the active one's lag), counted with a capped
+XRANGE (core/stream_backlog.py). The batch counts are one `GROUP BY status` over the whole
+projection, summed over tenants (no tenant label, ever), refreshed less often since its cost
+grows with the table.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+
+import psycopg
+import redis.asyncio as aioredis
+import redis.exceptions
 from prometheus_client import Counter, Gauge
+from psycopg_pool import AsyncConnectionPool
+
+from batch_gateway.events import Recorded
+from batch_gateway.events.batch_events import (
+    BatchCancelled,
+    BatchCompleted,
+    BatchExpired,
+    BatchFailed,
+)
+from batch_gateway.events.keys import StreamKeys
+from batch_gateway.projections.checkpoint import read_checkpoint
+from batch_gateway.stream_backlog import entries_after
+
+logger = logging.getLogger(__name__)
 
 PROJECTED_EVENTS = Counter(
     "batch_gateway_projector_events_total", "Events applied to the PostgreSQL projections."
@@ -11,3 +46,85 @@ PROJECTION_LAG_SECONDS = Gauge(
     "batch_gateway_projector_lag_seconds",
     "Age of the newest event applied, measured when it was applied (0 when caught up).",
 )
+PROJECTION_LAG_EVENTS = Gauge(
+    "batch_gateway_projector_lag_events",
+    "Entries of the global stream past the projection's checkpoint (at most 1000 counted).",
+)
+BATCHES = Gauge(
+    "batch_gateway_batches", "Batches per status in the projection, all tenants.", ["status"]
+)
+BATCHES_FINISHED = Counter(
+    "batch_gateway_batches_finished_total",
+    "Terminal batch events applied by the projector: completed, failed, expired, cancelled.",
+    ["status"],
+)
+
+BATCH_STATUSES = (
+    "validating",
+    "failed",
+    "in_progress",
+    "finalizing",
+    "completed",
+    "expired",
+    "cancelling",
+    "cancelled",
+)
+_TERMINAL = {
+    BatchCompleted: "completed",
+    BatchFailed: "failed",
+    BatchExpired: "expired",
+    BatchCancelled: "cancelled",
+}
+LAG_COUNT_CAP = 1000
+LAG_REFRESH_SECONDS = 5.0
+# The batch counts are refreshed on every this many lag refreshes (30 s).
+COUNTS_EVERY = 6
+_COUNT_BY_STATUS = "SELECT status, count(*) FROM batches GROUP BY status"
+
+
+def count_finished(applied: list[Recorded]) -> None:
+    """Count the terminal batch events among events just applied (and committed)."""
+    for record in applied:
+        status = _TERMINAL.get(type(record.envelope.event))
+        if status is not None:
+            BATCHES_FINISHED.labels(status).inc()
+
+
+class ProjectionGauges:
+    """Refreshes the gauges that are counted, not kept, from Redis and PostgreSQL."""
+
+    def __init__(
+        self, client: aioredis.Redis, keys: StreamKeys, pool: AsyncConnectionPool, projection: str
+    ) -> None:
+        self._redis = client
+        self._keys = keys
+        self._pool = pool
+        self._projection = projection
+
+    async def refresh_lag(self) -> None:
+        async with self._pool.connection() as conn:
+            checkpoint = await read_checkpoint(conn, self._projection)
+        lag = await entries_after(
+            self._redis, self._keys.global_stream, str(checkpoint), LAG_COUNT_CAP
+        )
+        PROJECTION_LAG_EVENTS.set(lag)
+
+    async def refresh_counts(self) -> None:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(_COUNT_BY_STATUS)
+            counts = {str(status): int(n) for status, n in await cursor.fetchall()}
+        for status in BATCH_STATUSES:
+            BATCHES.labels(status).set(counts.get(status, 0))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        rounds = 0
+        while not stop.is_set():
+            try:
+                await self.refresh_lag()
+                if rounds % COUNTS_EVERY == 0:
+                    await self.refresh_counts()
+                rounds += 1
+            except (redis.exceptions.ConnectionError, psycopg.OperationalError) as error:
+                logger.debug("projection gauges not refreshed: %s", error)  # projector logs it
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), LAG_REFRESH_SECONDS)

@@ -22,7 +22,11 @@ from batch_gateway.projections.checkpoint import (
     read_checkpoint,
 )
 from batch_gateway.projections.files import FilesProjection
-from batch_gateway.projections.metrics import PROJECTED_EVENTS, PROJECTION_LAG_SECONDS
+from batch_gateway.projections.metrics import (
+    PROJECTED_EVENTS,
+    PROJECTION_LAG_SECONDS,
+    count_finished,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +104,8 @@ class Projector:
             if fresh:
                 await advance_checkpoint(cursor, PROJECTION_NAME, self._schema, fresh[-1].stream_id)
         if fresh:
+            # Committed: counted once, whatever redelivers them (the checkpoint filters them).
+            count_finished(fresh)
             PROJECTED_EVENTS.inc(len(fresh))
             PROJECTION_LAG_SECONDS.set(max(0.0, time.time() - fresh[-1].stream_id.ms / 1000))
         return len(fresh)
