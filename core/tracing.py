@@ -17,7 +17,6 @@ again (`install_tracer_provider`, `shutdown_tracing`).
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 import os
 from collections.abc import Iterator, Mapping, MutableMapping
@@ -103,16 +102,17 @@ def configure_tracing(component: str) -> bool:
     """Turn tracing on for this process if the environment asks for it; whether it is on."""
     if not tracing_requested():
         return False
-    if importlib.util.find_spec("opentelemetry.sdk") is None:
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    except ImportError:
         logger.warning(
             "OTEL_EXPORTER_OTLP_ENDPOINT is set but OpenTelemetry is not installed "
             "(pip install 'batch-gateway[otel]'): tracing is off"
         )
         return False
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.resources import OTELResourceDetector, Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     attributes: dict[str, AttributeValue] = {"batch_gateway.component": component}
     if "service.name" not in OTELResourceDetector().detect().attributes:
