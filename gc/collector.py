@@ -40,6 +40,7 @@ from batch_gateway.logs import batch_context
 from batch_gateway.secret_store import SecretStore, load_secrets_key
 from batch_gateway.settings import GcSettings
 from batch_gateway.storage import ObjectStorage, StorageError
+from batch_gateway.tracing import span
 
 logger = logging.getLogger(__name__)
 
@@ -207,10 +208,12 @@ class GarbageCollector:
     async def _expire(self, item: Due, tally: metrics.Tally, *, retry_at: float) -> None:
         try:
             if isinstance(item, DueFile):
-                if await self._expirer.expire_file(item.file_id):
-                    tally.expiry("file", dry_run=self._dry_run)
+                with span("gc.expire_file", attributes={"batch_gateway.file_id": item.file_id}):
+                    if await self._expirer.expire_file(item.file_id):
+                        tally.expiry("file", dry_run=self._dry_run)
             else:
-                with batch_context(item.batch_id):
+                attributes = {"batch_gateway.batch_id": item.batch_id}
+                with batch_context(item.batch_id), span("gc.expire_batch", attributes=attributes):
                     if await self._expirer.expire_batch(item.batch_id):
                         tally.expiry("batch", dry_run=self._dry_run)
         except TRANSIENT as error:
@@ -224,7 +227,9 @@ class GarbageCollector:
     async def _run_cleanups(self, tally: metrics.Tally) -> None:
         while self._pending:
             try:
-                await self._cleaner.run(self._pending[0].cleanup, tally)
+                # Its storage deletes are this span's children (they make none on their own).
+                with span("gc.cleanup"):
+                    await self._cleaner.run(self._pending[0].cleanup, tally)
             except TRANSIENT as error:
                 logger.warning("cleanup %s failed, retrying later: %s", self._pending[0], error)
                 break
