@@ -115,6 +115,9 @@ class BatchCommands:
         except BaseException:
             await self._secrets.delete(batch_id)
             raise
+        logger.info(
+            "batch %s created for %s from %s", batch_id, request.endpoint, request.input_file_id
+        )
         await self._settle(recorded)
         return state
 
@@ -149,6 +152,7 @@ class BatchCommands:
                 )
             except VersionConflict:
                 continue  # a processor or the validator moved it on: decide again
+            logger.info("batch %s: cancel requested while %s", batch_id, state.status)
             if new_state.terminal:
                 await self._forget_secrets(batch_id)
             await self._settle(recorded)

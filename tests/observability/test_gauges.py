@@ -1,0 +1,123 @@
+"""The gauges refreshed from Redis and PostgreSQL (queue depth, projector lag, batches per
+status), the projector's count of finished batches, and the bound on model labels."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import cast
+
+import pytest
+import redis.asyncio as aioredis
+from psycopg_pool import AsyncConnectionPool
+
+from batch_gateway.events import EventLog
+from batch_gateway.events.batch_events import BatchError, BatchFailed
+from batch_gateway.processors.job_queue import JobQueue
+from batch_gateway.processors.metrics import OTHER_MODEL, BoundedLabels
+from batch_gateway.processors.priority import job_stream
+from batch_gateway.processors.queue_depth import refresh_queue_depth, waiting_jobs
+from batch_gateway.projections.database import open_pool
+from batch_gateway.projections.metrics import BATCH_STATUSES, ProjectionGauges
+from batch_gateway.projections.migrations import migrate
+from batch_gateway.projections.projector import PROJECTION_NAME, Projector
+from batch_gateway.stream_backlog import entries_after
+from tests.harness.file_events import new_file_id, uploaded
+from tests.observability.samples import value
+from tests.processors.batch_inputs import TENANT, create_batch
+
+
+@pytest.fixture
+async def pool(postgres_url: str, pg_schema: str) -> AsyncIterator[AsyncConnectionPool]:
+    await migrate(postgres_url, pg_schema)
+    pool = await open_pool(postgres_url, pg_schema, max_size=2)
+    yield pool
+    await pool.close()
+
+
+async def _queue(stream: str, client: aioredis.Redis, count: int) -> None:
+    for n in range(count):
+        await client.xadd(stream, {"batch_id": f"batch_{n}"})
+
+
+async def test_queue_depth_counts_the_jobs_no_executor_has_read(
+    redis_client: aioredis.Redis, event_log: EventLog
+) -> None:
+    keys = event_log.keys
+    queue = JobQueue(redis_client, keys, "observer", lease_ms=30_000, max_deliveries=5)
+    await queue.ensure()
+    await _queue(job_stream(keys, "low"), redis_client, 3)
+    await _queue(job_stream(keys, "high"), redis_client, 1)
+
+    await refresh_queue_depth(redis_client, keys)
+    depths = {p: value("batch_gateway_queue_depth", priority=p) for p in ("high", "normal", "low")}
+    claimed = await queue.next(None)
+
+    assert depths == {"high": 1, "normal": 0, "low": 3}
+    assert claimed is not None
+    assert claimed.priority == "high"
+    assert await waiting_jobs(redis_client, job_stream(keys, "high")) == 0
+    assert await waiting_jobs(redis_client, job_stream(keys, "low")) == 3
+
+
+async def test_the_backlog_count_stops_at_its_cap(
+    redis_client: aioredis.Redis, event_log: EventLog
+) -> None:
+    stream = job_stream(event_log.keys, "normal")
+    await _queue(stream, redis_client, 5)
+    entries = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis_client.xrange(stream))
+    second = entries[1][0].decode()
+
+    assert await entries_after(redis_client, stream, "0-0", 100) == 5
+    assert await entries_after(redis_client, stream, second, 100) == 3
+    assert await entries_after(redis_client, stream, "0-0", 4) == 4
+
+
+async def test_projector_lag_is_the_entries_past_the_checkpoint(
+    redis_client: aioredis.Redis,
+    event_log: EventLog,
+    pool: AsyncConnectionPool,
+    pg_schema: str,
+) -> None:
+    gauges = ProjectionGauges(redis_client, event_log.keys, pool, PROJECTION_NAME)
+    for _ in range(3):
+        await event_log.append(new_file_id(), TENANT, 0, [uploaded()])
+
+    await gauges.refresh_lag()
+    behind = value("batch_gateway_projector_lag_events")
+    await Projector(event_log, pool, pg_schema).drain()
+    await gauges.refresh_lag()
+
+    assert behind == 3
+    assert value("batch_gateway_projector_lag_events") == 0
+
+
+async def test_finished_batches_are_counted_once_and_batches_counted_per_status(
+    redis_client: aioredis.Redis,
+    event_log: EventLog,
+    pool: AsyncConnectionPool,
+    pg_schema: str,
+) -> None:
+    projector = Projector(event_log, pool, pg_schema)
+    file_id = new_file_id()
+    await event_log.append(file_id, TENANT, 0, [uploaded()])
+    await create_batch(event_log, file_id)
+    failing = await create_batch(event_log, file_id)
+    failed = BatchFailed(failed_at=1, errors=[BatchError(code="x", message="y")])
+    await event_log.append(failing, TENANT, 1, [failed])
+    before = value("batch_gateway_batches_finished_total", status="failed")
+
+    await projector.drain()
+    await projector.apply(await event_log.read())  # redelivered: already past the checkpoint
+    await ProjectionGauges(redis_client, event_log.keys, pool, PROJECTION_NAME).refresh_counts()
+
+    assert value("batch_gateway_batches_finished_total", status="failed") == before + 1
+    counts = {status: value("batch_gateway_batches", status=status) for status in BATCH_STATUSES}
+    assert counts == dict.fromkeys(BATCH_STATUSES, 0) | {"validating": 1, "failed": 1}
+
+
+def test_model_labels_are_bounded() -> None:
+    labels = BoundedLabels(2)
+
+    admitted = [labels.label(name) for name in ("a", "b", "c", "a", None)]
+
+    assert admitted == ["a", "b", OTHER_MODEL, "a", OTHER_MODEL]
