@@ -32,7 +32,9 @@ USER_SECRET = {
 }
 
 
-def chart_secrets(manifests: Sequence[Manifest], user_secret_name: str) -> dict[str, dict[str, str]]:
+def chart_secrets(
+    manifests: Sequence[Manifest], user_secret_name: str
+) -> dict[str, dict[str, str]]:
     """Every Secret the pods may read: the user's, and those the chart renders."""
     secrets = {user_secret_name: dict(USER_SECRET)}
     for secret in of_kind(manifests, "Secret"):

@@ -1,0 +1,134 @@
+"""Every value set renders with Helm's engine, lints clean in strict mode, and every manifest is
+valid: built-in kinds against Kubernetes' own schemas (kubernetes-validate, strict: unknown
+fields fail), custom resources against the structural subsets in crd_schemas.py."""
+
+from __future__ import annotations
+
+import copy
+
+import jsonschema  # type: ignore[import-untyped]
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+
+from tests.helm.chart import (
+    EVERYTHING_ON,
+    KUBERNETES_VERSION,
+    NAMESPACE,
+    THREE_FLAG_INSTALL,
+    VALUE_SETS,
+    Manifest,
+    lint_chart,
+    render_chart,
+)
+from tests.helm.crd_schemas import CUSTOM_RESOURCE_SCHEMAS, validate_custom_resource
+from tests.helm.manifests import container, deployments, of_kind, one
+
+OPTIONAL_KINDS = {
+    "HTTPRoute",
+    "ServiceMonitor",
+    "PodMonitor",
+    "PrometheusRule",
+    "HorizontalPodAutoscaler",
+}
+
+
+def _validate(manifest: Manifest) -> None:
+    if (manifest["apiVersion"], manifest["kind"]) in CUSTOM_RESOURCE_SCHEMAS:
+        validate_custom_resource(manifest)
+    else:
+        kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS.values(), ids=VALUE_SETS.keys())
+def test_each_value_set_lints_clean_in_strict_mode(value_set: tuple[str, ...]) -> None:
+    assert lint_chart(value_set) == []
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS.values(), ids=VALUE_SETS.keys())
+def test_every_rendered_manifest_is_valid_kubernetes(value_set: tuple[str, ...]) -> None:
+    manifests = render_chart(value_set)
+    assert manifests
+    for manifest in manifests:
+        _validate(manifest)
+        assert manifest["metadata"]["namespace"] == NAMESPACE
+
+
+def test_the_validators_reject_what_a_cluster_would() -> None:
+    """Controls: the checks above fail on a misspelled field, built-in or custom."""
+    manifests = render_chart(EVERYTHING_ON)
+    deployment = copy.deepcopy(deployments(manifests)["processor"])
+    deployment["spec"]["template"]["spec"]["containers"][0]["livenesProbe"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        _validate(deployment)
+    for kind in ("HTTPRoute", "ServiceMonitor", "PodMonitor", "PrometheusRule"):
+        broken = copy.deepcopy(one(manifests, kind))
+        broken["spec"]["selectr"] = {}
+        with pytest.raises(jsonschema.ValidationError):
+            _validate(broken)
+
+
+def test_optional_resources_are_off_by_default_and_each_switches_on() -> None:
+    default_kinds = {m["kind"] for m in render_chart(THREE_FLAG_INSTALL)}
+    assert default_kinds & OPTIONAL_KINDS == set()
+    assert default_kinds == {"ConfigMap", "Deployment", "Secret", "Service", "ServiceAccount"}
+    everything = render_chart(EVERYTHING_ON)
+    for kind in OPTIONAL_KINDS:
+        one(everything, kind)
+    dashboards = [
+        m
+        for m in of_kind(everything, "ConfigMap")
+        if m["metadata"]["labels"].get("grafana_dashboard")
+    ]
+    assert len(dashboards) == 1
+
+
+def test_the_http_route_sends_files_and_batches_to_the_api_service() -> None:
+    manifests = render_chart(EVERYTHING_ON)
+    route = one(manifests, "HTTPRoute")["spec"]
+    assert route["parentRefs"] == [
+        {"name": "llm-d-inference-gateway", "namespace": "llm-d", "sectionName": "https"}
+    ]
+    assert route["hostnames"] == ["batch.example.com"]
+    (rule,) = route["rules"]
+    assert [m["path"] for m in rule["matches"]] == [
+        {"type": "PathPrefix", "value": "/v1/files"},
+        {"type": "PathPrefix", "value": "/v1/batches"},
+    ]
+    (backend,) = rule["backendRefs"]
+    service = one(manifests, "Service", backend["name"])
+    assert [p["port"] for p in service["spec"]["ports"]] == [backend["port"]]
+
+
+def test_monitors_scrape_ports_every_component_exposes() -> None:
+    manifests = render_chart(EVERYTHING_ON)
+    service_monitor = one(manifests, "ServiceMonitor")["spec"]
+    scraped_ports = {endpoint["port"] for endpoint in service_monitor["endpoints"]}
+    selector = service_monitor["selector"]["matchLabels"]
+    services = [
+        s
+        for s in of_kind(manifests, "Service")
+        if selector.items() <= s["metadata"]["labels"].items()
+    ]
+    assert len(services) == 4
+    for service in services:
+        assert {p["name"] for p in service["spec"]["ports"]} & scraped_ports
+    pod_monitor = one(manifests, "PodMonitor")["spec"]
+    pod_ports = {endpoint["port"] for endpoint in pod_monitor["podMetricsEndpoints"]}
+    for component, deployment in deployments(manifests).items():
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert pod_monitor["selector"]["matchLabels"].items() <= labels.items(), component
+        assert {p["name"] for p in container(deployment)["ports"]} & pod_ports, component
+
+
+def test_the_autoscaler_owns_the_processor_replica_count() -> None:
+    manifests = render_chart(EVERYTHING_ON)
+    autoscaler = one(manifests, "HorizontalPodAutoscaler")["spec"]
+    processor = deployments(manifests)["processor"]
+    assert autoscaler["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": processor["metadata"]["name"],
+    }
+    assert (autoscaler["minReplicas"], autoscaler["maxReplicas"]) == (1, 20)
+    assert "replicas" not in processor["spec"]
+    assert deployments(manifests)["apiserver"]["spec"]["replicas"] == 3

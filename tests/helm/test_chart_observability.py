@@ -1,0 +1,160 @@
+"""Alerts and the dashboard query only metrics of the catalogue (the contract between the
+components' /metrics and the chart), with the labels the catalogue gives them."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from tests.helm.chart import CHART_DIR, EVERYTHING_ON, NAMESPACE, render_chart
+from tests.helm.manifests import of_kind, one
+
+# The metric catalogue: family -> its labels. Counters are queried with `_total`, histograms
+# with `_bucket` / `_sum` / `_count`.
+COUNTERS = {
+    "batch_gateway_api_requests_total": {"method", "path", "status_code", "app_name"},
+    "batch_gateway_projector_events_total": set(),
+    "batch_gateway_batches_finished_total": {"status"},
+    "batch_gateway_validations_total": {"outcome"},
+    "batch_gateway_requests_dispatched_total": {"model"},
+    "batch_gateway_requests_retried_total": {"model", "reason"},
+    "batch_gateway_requests_failed_total": {"model", "reason"},
+    "batch_gateway_webhook_deliveries_total": {"outcome"},
+    "batch_gateway_gc_deletions_total": {"kind"},
+    "batch_gateway_gc_bytes_freed_total": {"kind"},
+    "batch_gateway_gc_expiries_total": {"kind"},
+    "batch_gateway_storage_operations_total": {"operation", "backend", "outcome"},
+    "batch_gateway_storage_bytes_total": {"operation"},
+}
+HISTOGRAMS = {
+    "batch_gateway_api_request_duration_seconds": {"method", "path", "status_code", "app_name"},
+    "batch_gateway_queue_wait_seconds": {"priority"},
+    "batch_gateway_job_phase_seconds": {"phase"},
+    "batch_gateway_dispatch_duration_seconds": {"model"},
+    "batch_gateway_storage_operation_duration_seconds": {"operation", "backend"},
+}
+GAUGES = {
+    "batch_gateway_api_requests_in_progress": {"method", "path", "app_name"},
+    "batch_gateway_api_event_subscribers": set(),
+    "batch_gateway_projector_lag_seconds": set(),
+    "batch_gateway_projector_lag_events": set(),
+    "batch_gateway_batches": {"status"},
+    "batch_gateway_queue_depth": {"priority"},
+    "batch_gateway_jobs_running": set(),
+    "batch_gateway_job_slots": set(),
+    "batch_gateway_gateway_in_flight": {"gateway"},
+    "batch_gateway_gateway_concurrency_limit": {"gateway"},
+    "batch_gateway_gateway_saturated": {"gateway"},
+    "batch_gateway_gc_lag_events": set(),
+    "batch_gateway_gc_lag_seconds": set(),
+    "batch_gateway_gc_log_entries": set(),
+    "batch_gateway_gc_scheduled": set(),
+    "batch_gateway_gc_leader": set(),
+}
+# Labels Prometheus adds when it scrapes, and histogram buckets' own.
+SCRAPE_LABELS = {"namespace", "pod", "instance", "job", "service", "container"}
+SERIES: dict[str, set[str]] = {
+    **COUNTERS,
+    **GAUGES,
+    **{f"{h}{s}": labels for h, labels in HISTOGRAMS.items() for s in ("_sum", "_count")},
+    **{f"{h}_bucket": labels | {"le"} for h, labels in HISTOGRAMS.items()},
+}
+METRIC = re.compile(r"\bbatch_gateway_[a-z0-9_]+")
+GROUPING = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
+MATCHER = re.compile(r"\b(batch_gateway_[a-z0-9_]+)\{([^}]*)\}")
+
+
+def _dashboard() -> dict[str, Any]:
+    (path,) = (CHART_DIR / "dashboards").glob("*.json")
+    dashboard: dict[str, Any] = json.loads(path.read_text())
+    return dashboard
+
+
+def _panel_queries(dashboard: dict[str, Any]) -> list[str]:
+    return [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+
+
+def _alert_rules() -> list[dict[str, Any]]:
+    rule = one(render_chart(EVERYTHING_ON), "PrometheusRule")
+    return [r for group in rule["spec"]["groups"] for r in group["rules"]]
+
+
+def _check_query(query: str) -> None:
+    names = set(METRIC.findall(query))
+    assert names, query
+    assert names <= set(SERIES), f"not in the metric catalogue: {names - set(SERIES)}"
+    allowed = set().union(*(SERIES[n] for n in names)) | SCRAPE_LABELS
+    for grouping in GROUPING.findall(query):
+        labels = {label.strip() for label in grouping.split(",")}
+        assert labels <= allowed, (query, labels - allowed)
+    for metric, matchers in MATCHER.findall(query):
+        labels = {m.split("=")[0].rstrip("!~").strip() for m in matchers.split(",")}
+        assert labels <= SERIES[metric] | SCRAPE_LABELS, (query, labels)
+    assert "tenant" not in query
+    assert query.count("(") == query.count(")"), query
+
+
+def test_every_alert_queries_catalogue_metrics_of_its_own_namespace() -> None:
+    rules = _alert_rules()
+    assert {r["alert"] for r in rules} == {
+        "BatchGatewayQueueWaitHigh",
+        "BatchGatewayJobFailureRateHigh",
+        "BatchGatewayJobsExpired",
+        "BatchGatewayProcessorsSaturated",
+        "BatchGatewayProjectionLagHigh",
+    }
+    for rule in rules:
+        _check_query(rule["expr"])
+        selectors = MATCHER.findall(rule["expr"])
+        assert len(selectors) == len(METRIC.findall(rule["expr"]))
+        assert all(f'namespace="{NAMESPACE}"' in matchers for _, matchers in selectors)
+        assert rule["labels"]["severity"] in {"warning", "critical"}
+        assert rule["annotations"]["summary"]
+
+
+def test_alert_thresholds_come_from_the_values() -> None:
+    rules = {r["alert"]: r for r in _alert_rules()}
+    # EVERYTHING_ON sets the queue wait threshold to 120 s; the others keep their defaults.
+    assert rules["BatchGatewayQueueWaitHigh"]["expr"].endswith("> 120")
+    assert "histogram_quantile(0.9" in rules["BatchGatewayQueueWaitHigh"]["expr"]
+    assert rules["BatchGatewayQueueWaitHigh"]["for"] == "10m"
+    assert rules["BatchGatewayJobFailureRateHigh"]["expr"].endswith("> 0.1")
+    assert "[30m]" in rules["BatchGatewayJobFailureRateHigh"]["expr"]
+    assert "[1h]" in rules["BatchGatewayJobsExpired"]["expr"]
+    assert rules["BatchGatewayProcessorsSaturated"]["for"] == "15m"
+    assert "> 60" in rules["BatchGatewayProjectionLagHigh"]["expr"]
+    off = render_chart((*EVERYTHING_ON, "prometheusRule.rules.jobsExpired.enabled=false"))
+    remaining = [
+        r["alert"] for g in one(off, "PrometheusRule")["spec"]["groups"] for r in g["rules"]
+    ]
+    assert "BatchGatewayJobsExpired" not in remaining
+    assert len(remaining) == 4
+
+
+def test_every_dashboard_query_uses_catalogue_metrics() -> None:
+    dashboard = _dashboard()
+    queries = _panel_queries(dashboard)
+    for query in queries:
+        _check_query(query)
+        assert 'namespace=~"$namespace"' in query
+    # Every family of the catalogue has a panel.
+    shown = {
+        re.sub(r"_(bucket|sum|count)$", "", name) for q in queries for name in METRIC.findall(q)
+    }
+    assert set(COUNTERS) | set(GAUGES) | set(HISTOGRAMS) <= shown
+
+
+def test_the_dashboard_config_map_is_what_grafanas_sidecar_loads() -> None:
+    dashboards = [
+        m
+        for m in of_kind(render_chart(EVERYTHING_ON), "ConfigMap")
+        if m["metadata"]["labels"].get("grafana_dashboard") == "1"
+    ]
+    (config_map,) = dashboards
+    (loaded,) = config_map["data"].values()
+    assert json.loads(loaded) == _dashboard()
+    panels = [p for p in _dashboard()["panels"] if p["type"] != "row"]
+    assert all(p["datasource"]["uid"] == "${datasource}" and p["targets"] for p in panels)
+    ids = [p["id"] for p in _dashboard()["panels"]]
+    assert len(ids) == len(set(ids))
