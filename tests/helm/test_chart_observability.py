@@ -35,7 +35,7 @@ HISTOGRAMS = {
     "batch_gateway_storage_operation_duration_seconds": {"operation", "backend"},
 }
 GAUGES = {
-    "batch_gateway_api_requests_in_progress": {"method", "path", "app_name"},
+    "batch_gateway_api_requests_in_progress": {"method", "path", "status_code", "app_name"},
     "batch_gateway_api_event_subscribers": set(),
     "batch_gateway_projector_lag_seconds": set(),
     "batch_gateway_projector_lag_events": set(),
