@@ -132,3 +132,14 @@ def test_the_autoscaler_owns_the_processor_replica_count() -> None:
     assert (autoscaler["minReplicas"], autoscaler["maxReplicas"]) == (1, 20)
     assert "replicas" not in processor["spec"]
     assert deployments(manifests)["apiserver"]["spec"]["replicas"] == 3
+
+
+def test_names_stay_dns_labels_for_the_longest_release_name() -> None:
+    # Helm allows release names of 53 characters; Service names must be 63-character labels.
+    release = "r" * 53
+    manifests = render_chart(EVERYTHING_ON, release=release, namespace="other")
+    for manifest in manifests:
+        name = manifest["metadata"]["name"]
+        assert len(name) <= 63, name
+        assert manifest["metadata"]["namespace"] == "other"
+    assert len({m["metadata"]["name"] for m in of_kind(manifests, "Service")}) == 4
