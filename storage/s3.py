@@ -77,10 +77,11 @@ class S3Storage:
         self._client, self._http = open_s3_client(
             self._endpoint, self._access_key, self._secret_key, self._region
         )
+        # minio leaves these two untyped.
         if self._path_style:
-            self._client.disable_virtual_style_endpoint()
+            self._client.disable_virtual_style_endpoint()  # type: ignore[no-untyped-call]
         else:
-            self._client.enable_virtual_style_endpoint()
+            self._client.enable_virtual_style_endpoint()  # type: ignore[no-untyped-call]
         self._upload_limiter = anyio.CapacityLimiter(self._max_concurrent_uploads)
         if self._create_bucket:
             await self._call("", partial(_ensure_bucket, self._client, self._bucket, self._region))
