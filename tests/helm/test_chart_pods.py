@@ -8,6 +8,7 @@ import base64
 import tomllib
 from typing import Any
 
+import helm_python
 import pytest
 import yaml
 
@@ -193,7 +194,7 @@ def _files_volume(deployment: dict[str, Any]) -> dict[str, Any] | None:
     return volume
 
 
-def test_files_live_on_the_named_claim_or_an_emptydir_with_a_warning() -> None:
+def test_files_live_on_the_named_claim_and_fs_without_one_is_refused() -> None:
     found = deployments(render_chart(THREE_FLAG_INSTALL))
     for component in ("apiserver", "processor", "gc"):
         volume = _files_volume(found[component])
@@ -202,12 +203,9 @@ def test_files_live_on_the_named_claim_or_an_emptydir_with_a_warning() -> None:
     assert _files_volume(found["projector"]) is None
     assert "WARNING" not in render_notes(THREE_FLAG_INSTALL)
 
-    trial = ("processor.config.globalInferenceGateway.url=http://gw:80",)
-    for component, deployment in deployments(render_chart(trial)).items():
-        volume = _files_volume(deployment)
-        assert (volume is None) == (component == "projector")
-        assert volume is None or volume["emptyDir"] == {}
-    assert "for trials only" in render_notes(trial)
+    # A volume per pod cannot work: the processor would not see what the apiserver stored.
+    with pytest.raises(helm_python.HelmError, match=r"global\.fileClient\.fs\.pvcName must name"):
+        render_chart(("processor.config.globalInferenceGateway.url=http://gw:80",))
 
     for deployment in deployments(render_chart(S3_INSTALL)).values():
         assert _files_volume(deployment) is None

@@ -99,6 +99,7 @@ def test_s3_storage_takes_its_secret_key_from_the_secret(tmp_path: Path) -> None
 # Every setting the chart's schema accepts under a component's `config`, set to a value
 # other than the code's default, and where it must land in the settings object.
 EVERY_SETTING: dict[str, Any] = {
+    "global": {"fileClient": {"fs": {"pvcName": "batch-gateway-pvc"}}},
     "apiserver": {
         "config": {
             "port": 8080,
