@@ -30,9 +30,10 @@ class Executor:
         self._queue = queue
         self._context = context
         self._running: dict[asyncio.Task[bool], ClaimedJob] = {}
-        JOB_SLOTS.set(context.settings.max_concurrent_jobs)
 
     async def run(self, stop: asyncio.Event) -> None:
+        # Set here, not at construction: a processor that only validates has no job slots.
+        JOB_SLOTS.set(self._context.settings.max_concurrent_jobs)
         await self._queue.ensure()
         heartbeat = asyncio.create_task(self._heartbeat(), name="executor-heartbeat")
         try:

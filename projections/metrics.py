@@ -109,12 +109,15 @@ class ProjectionGauges:
         )
         PROJECTION_LAG_EVENTS.set(lag)
 
-    async def refresh_counts(self) -> None:
+    async def refresh_counts(self) -> dict[str, int]:
+        """Set the batches per status; returns them."""
         async with self._pool.connection() as conn:
             cursor = await conn.execute(_COUNT_BY_STATUS)
-            counts = {str(status): int(n) for status, n in await cursor.fetchall()}
-        for status in BATCH_STATUSES:
-            BATCHES.labels(status).set(counts.get(status, 0))
+            found = {str(status): int(n) for status, n in await cursor.fetchall()}
+        counts = {status: found.get(status, 0) for status in BATCH_STATUSES}
+        for status, count in counts.items():
+            BATCHES.labels(status).set(count)
+        return counts
 
     async def run(self, stop: asyncio.Event) -> None:
         rounds = 0

@@ -108,11 +108,13 @@ async def test_finished_batches_are_counted_once_and_batches_counted_per_status(
 
     await projector.drain()
     await projector.apply(await event_log.read())  # redelivered: already past the checkpoint
-    await ProjectionGauges(redis_client, event_log.keys, pool, PROJECTION_NAME).refresh_counts()
+    gauges = ProjectionGauges(redis_client, event_log.keys, pool, PROJECTION_NAME)
+    counts = await gauges.refresh_counts()
+    gauge = {status: value("batch_gateway_batches", status=status) for status in BATCH_STATUSES}
 
     assert value("batch_gateway_batches_finished_total", status="failed") == before + 1
-    counts = {status: value("batch_gateway_batches", status=status) for status in BATCH_STATUSES}
     assert counts == dict.fromkeys(BATCH_STATUSES, 0) | {"validating": 1, "failed": 1}
+    assert gauge == counts  # no other projector runs in this process meanwhile
 
 
 def test_model_labels_are_bounded() -> None:
