@@ -18,6 +18,7 @@ from batch_gateway.events.aggregate_store import AggregateStore
 from batch_gateway.events.batch_aggregate import evolve_batch
 from batch_gateway.events.batch_events import BatchError, BatchFailed
 from batch_gateway.events.log import VersionConflict
+from batch_gateway.logs import batch_context
 from batch_gateway.processors.job import JobContext, run_job
 from batch_gateway.processors.job_queue import ClaimedJob, JobQueue
 from batch_gateway.processors.metrics import JOB_SLOTS, JOBS_RUNNING, observe_queue_wait
@@ -92,7 +93,8 @@ class Executor:
         error = task.exception()
         if error is not None:
             # Left pending: retried after the lease, dead-lettered after too many deliveries.
-            logger.error("job %s crashed", job.batch_id, exc_info=error)
+            with batch_context(job.batch_id):
+                logger.error("job %s crashed", job.batch_id, exc_info=error)
         elif task.result():
             await self._queue.done(job)
         # Otherwise another processor took the job over: its entry is now that one's.
