@@ -10,11 +10,8 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 from batch_gateway.client_cli import CLIENT_COMMANDS, add_client_commands, run_client_command
-from batch_gateway.gateway.component import run_apiserver
-from batch_gateway.gc.component import add_gc_arguments, gc_overrides, run_gc
+from batch_gateway.gc.arguments import add_gc_arguments, gc_overrides
 from batch_gateway.logs import configure_logging
-from batch_gateway.processors.component import run_processor
-from batch_gateway.projections.component import run_projector
 from batch_gateway.settings import (
     ApiServerSettings,
     GcSettings,
@@ -25,7 +22,7 @@ from batch_gateway.settings import (
     require_secrets_key,
     require_webhook_secret,
 )
-from batch_gateway.simulator import SimulatorSettings, run_simulator
+from batch_gateway.simulator import SimulatorSettings
 from batch_gateway.simulator.arguments import add_simulator_arguments, simulator_overrides
 from batch_gateway.stack.up import add_up_arguments, run_up
 from batch_gateway.tracing import configure_tracing, shutdown_tracing
@@ -64,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    # Each component is imported only when it runs: a process then registers, and serves on
+    # /metrics, its own component's metrics and none of the others'.
     args = build_parser().parse_args(argv)
     overrides = {k: v for k in ("host", "port") if (v := getattr(args, k, None)) is not None}
     try:
@@ -76,11 +75,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             require_secrets_key(api_settings)
             configure_logging("apiserver", api_settings.log_level)
             configure_tracing("apiserver")
+            from batch_gateway.gateway.component import run_apiserver
+
             asyncio.run(run_apiserver(api_settings))
         elif args.command == "projector":
             projector_settings = load_settings(ProjectorSettings, os.environ, overrides)
             configure_logging("projector", projector_settings.log_level)
             configure_tracing("projector")
+            from batch_gateway.projections.component import run_projector
+
             asyncio.run(_until_signalled(lambda stop: run_projector(projector_settings, stop)))
         elif args.command == "processor":
             processor_settings = load_settings(ProcessorSettings, os.environ, overrides)
@@ -88,18 +91,24 @@ def main(argv: Sequence[str] | None = None) -> None:
             require_webhook_secret(processor_settings)
             configure_logging("processor", processor_settings.log_level)
             configure_tracing("processor")
+            from batch_gateway.processors.component import run_processor
+
             asyncio.run(_until_signalled(lambda stop: run_processor(processor_settings, stop)))
         elif args.command == "gc":
             gc_settings = load_settings(GcSettings, os.environ, gc_overrides(args))
             require_secrets_key(gc_settings)
             configure_logging("gc", gc_settings.log_level)
             configure_tracing("gc")
+            from batch_gateway.gc.component import run_gc
+
             asyncio.run(_until_signalled(lambda stop: run_gc(gc_settings, stop, once=args.once)))
         elif args.command == "simulator":
             simulator_settings = load_settings(
                 SimulatorSettings, os.environ, simulator_overrides(args)
             )
             configure_logging("simulator", simulator_settings.log_level)
+            from batch_gateway.simulator import run_simulator
+
             asyncio.run(_until_signalled(lambda stop: run_simulator(simulator_settings, stop)))
     except SettingsError as error:
         print(f"batch-gateway {args.command}: invalid settings: {error}", file=sys.stderr)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
 import os
 import socket
 import uuid
-from typing import Any
 
 from batch_gateway.clock import Clock, system_clock
 from batch_gateway.events.keys import StreamKeys
@@ -72,24 +70,6 @@ async def run_gc(
         logger.info("gc %s starting%s", collector.coordination.instance, mode)
         await collector.run(stop)
         logger.info("gc stopped")
-
-
-def add_gc_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", help="address of /health, /ready, /metrics")
-    parser.add_argument("--port", type=int, help="port of /health, /ready, /metrics")
-    parser.add_argument("--once", action="store_true", help="sweep once, then exit (cron, tests)")
-    parser.add_argument(
-        "--dry-run", action="store_true", help="log what would be done; change nothing"
-    )
-
-
-def gc_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    overrides: dict[str, Any] = {
-        k: v for k in ("host", "port") if (v := getattr(args, k)) is not None
-    }
-    if args.dry_run:
-        overrides["dry_run"] = True
-    return overrides
 
 
 async def _sweep_once(collector: GarbageCollector, dry_run: bool, mode: str) -> Tally:

@@ -14,6 +14,9 @@ from psycopg.rows import TupleRow
 from batch_gateway.events import StreamId
 from batch_gateway.events.envelope import ORIGIN
 
+# The checkpoint row of the projections this release keeps (one projector, one position).
+PROJECTION_NAME = "main"
+
 
 def notify_channel(schema: str) -> str:
     """The LISTEN/NOTIFY channel on which the projector announces its progress."""

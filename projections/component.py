@@ -10,10 +10,11 @@ from batch_gateway.clock import system_clock
 from batch_gateway.events import EventLog
 from batch_gateway.events.keys import StreamKeys
 from batch_gateway.probe_server import ProbeServer
+from batch_gateway.projections.checkpoint import PROJECTION_NAME
 from batch_gateway.projections.database import open_pool
 from batch_gateway.projections.metrics import ProjectionGauges
 from batch_gateway.projections.migrations import migrate
-from batch_gateway.projections.projector import PROJECTION_NAME, Projector
+from batch_gateway.projections.projector import Projector
 from batch_gateway.redis_client import open_redis
 from batch_gateway.settings import ProjectorSettings
 

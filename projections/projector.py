@@ -17,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 from batch_gateway.events import EventLog, Recorded, StreamId
 from batch_gateway.projections.batches import BatchesProjection
 from batch_gateway.projections.checkpoint import (
+    PROJECTION_NAME,
     advance_checkpoint,
     lock_checkpoint,
     read_checkpoint,
@@ -29,8 +30,6 @@ from batch_gateway.projections.metrics import (
 )
 
 logger = logging.getLogger(__name__)
-
-PROJECTION_NAME = "main"
 
 
 class Projection(Protocol):

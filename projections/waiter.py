@@ -21,9 +21,8 @@ from psycopg_pool import AsyncConnectionPool
 from batch_gateway.errors import Unavailable
 from batch_gateway.events import StreamId
 from batch_gateway.events.envelope import ORIGIN
-from batch_gateway.projections.checkpoint import notify_channel, read_checkpoint
+from batch_gateway.projections.checkpoint import PROJECTION_NAME, notify_channel, read_checkpoint
 from batch_gateway.projections.database import connect
-from batch_gateway.projections.projector import PROJECTION_NAME
 
 logger = logging.getLogger(__name__)
 

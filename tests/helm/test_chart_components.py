@@ -45,6 +45,22 @@ from tests.helm.chart import (
 )
 
 COMPONENTS = ("apiserver", "projector", "processor", "gc")
+# Which metric families each component may export (docs/metrics.md); storage is everyone's.
+SHARED = ("batch_gateway_storage_",)
+OWN_METRICS: dict[str, tuple[str, ...]] = {
+    "apiserver": ("batch_gateway_api_",),
+    "projector": ("batch_gateway_projector_", "batch_gateway_batches"),
+    "processor": (
+        "batch_gateway_queue_",
+        "batch_gateway_job",
+        "batch_gateway_validations",
+        "batch_gateway_requests_",
+        "batch_gateway_dispatch_",
+        "batch_gateway_gateway_",
+        "batch_gateway_webhook_",
+    ),
+    "gc": ("batch_gateway_gc_",),
+}
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 SECRET_NAME = "batch-gateway-secrets"
 METRIC_NAME = re.compile(r"\bbatch_gateway_[a-z0-9_]+")
@@ -110,13 +126,17 @@ class ChartStack:
             codes[component] = process.stop(grace)
         return codes
 
-    def metric_families(self) -> set[str]:
-        """The metric families every running component exports."""
-        names: set[str] = set()
-        for port in self.ports.values():
+    def metric_families(self) -> dict[str, set[str]]:
+        """The batch_gateway_* metric families each running component exports."""
+        families: dict[str, set[str]] = {}
+        for component, port in self.ports.items():
             text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-            names.update(_family(family.name) for family in text_string_to_metric_families(text))
-        return names
+            families[component] = {
+                _family(family.name)
+                for family in text_string_to_metric_families(text)
+                if family.name.startswith("batch_gateway_")
+            }
+        return families
 
 
 def _decoded(manifest: Manifest) -> dict[str, str]:
@@ -194,8 +214,13 @@ def test_the_three_flag_install_runs_a_batch_and_shows_it_in_metrics_and_dashboa
         _wait_for_metric(
             stack, "projector", 'batch_gateway_batches_finished_total{status="completed"}'
         )
-        missing = _dashboard_and_alert_metrics() - stack.metric_families()
+        families = stack.metric_families()
+        missing = _dashboard_and_alert_metrics() - set().union(*families.values())
         assert not missing, f"dashboards and alerts query metrics no component exports: {missing}"
+        for component, names in families.items():
+            # A component exporting another's gauges (at 0) would skew every sum and min.
+            foreign = {n for n in names if not n.startswith(OWN_METRICS[component] + SHARED)}
+            assert not foreign, f"{component} exports others' metrics: {foreign}"
         assert stack.stop_all() == dict.fromkeys(COMPONENTS, 0)
 
 

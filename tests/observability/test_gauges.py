@@ -16,10 +16,11 @@ from batch_gateway.processors.job_queue import JobQueue
 from batch_gateway.processors.metrics import OTHER_MODEL, BoundedLabels
 from batch_gateway.processors.priority import job_stream
 from batch_gateway.processors.queue_depth import refresh_queue_depth, waiting_jobs
+from batch_gateway.projections.checkpoint import PROJECTION_NAME
 from batch_gateway.projections.database import open_pool
 from batch_gateway.projections.metrics import BATCH_STATUSES, ProjectionGauges
 from batch_gateway.projections.migrations import migrate
-from batch_gateway.projections.projector import PROJECTION_NAME, Projector
+from batch_gateway.projections.projector import Projector
 from batch_gateway.stream_backlog import entries_after
 from tests.harness.file_events import new_file_id, uploaded
 from tests.observability.samples import value
