@@ -176,13 +176,14 @@ def _banner(
 
 @contextlib.contextmanager
 def _stop_on_signals() -> Iterator[None]:
-    """Turn SIGTERM into the same clean stop as Ctrl-C."""
+    """Turn SIGTERM into the same clean stop as Ctrl-C, and make SIGINT one even where the
+    shell started us with it ignored (a background job of a script)."""
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
     previous_term = signal.signal(signal.SIGTERM, interrupt)
-    previous_int = signal.getsignal(signal.SIGINT)
+    previous_int = signal.signal(signal.SIGINT, interrupt)
     try:
         yield
     finally:
