@@ -4,8 +4,9 @@ Every line has the keys `component`, `request_id` and `batch_id`, `null` when a 
 to no request or batch, so that a log query can filter on them without testing for presence.
 The ids come from context variables: the API sets them per request (`request_id` always,
 `batch_id` on `/v1/batches/{batch_id}...` and once a create has chosen the new id); the
-processor and the gc set `batch_id` while they work on a batch (`batch_context`). Context
-variables follow asyncio tasks, so concurrent jobs of one processor never mix their ids.
+processor and the gc set `batch_id` while they work on a batch (`batch_context`), and the
+processor sets `request_id` to the create call's, which the events carry (`request_context`).
+Context variables follow asyncio tasks, so concurrent jobs of one processor never mix their ids.
 """
 
 from __future__ import annotations
@@ -28,14 +29,24 @@ _encoder = msgspec.json.Encoder()
 
 
 @contextlib.contextmanager
-def batch_context(batch_id: str | None) -> Iterator[None]:
-    """Name `batch_id` on every log line written inside the block (in this task and in the
-    tasks it starts)."""
-    token = batch_id_var.set(batch_id)
+def _bound(variable: contextvars.ContextVar[str | None], value: str | None) -> Iterator[None]:
+    token = variable.set(value)
     try:
         yield
     finally:
-        batch_id_var.reset(token)
+        variable.reset(token)
+
+
+def batch_context(batch_id: str | None) -> contextlib.AbstractContextManager[None]:
+    """Name `batch_id` on every log line written inside the block (in this task and in the
+    tasks it starts)."""
+    return _bound(batch_id_var, batch_id)
+
+
+def request_context(request_id: str | None) -> contextlib.AbstractContextManager[None]:
+    """Name `request_id` on every log line written inside the block: in the processor, the
+    API call a batch's work descends from (its create, recorded in the events)."""
+    return _bound(request_id_var, request_id)
 
 
 class JsonFormatter(logging.Formatter):

@@ -91,6 +91,8 @@ class BatchState(msgspec.Struct, frozen=True, kw_only=True):
     # The W3C trace context of the create call (`traceparent`, `tracestate`), which the
     # validator and the processors continue; empty when it was not traced.
     trace_context: dict[str, str] = msgspec.field(default_factory=dict)
+    # The `x-request-id` of the create call, which the processors' log lines name.
+    request_id: str | None = None
 
     @property
     def terminal(self) -> bool:
@@ -172,6 +174,7 @@ def _created(envelope: Envelope, event: BatchCreated) -> BatchState:
         output_expires_after_seconds=event.output_expires_after_seconds,
         pass_through_headers=list(event.pass_through_headers),
         trace_context=envelope.trace_context,
+        request_id=envelope.request_id,
     )
 
 

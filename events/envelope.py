@@ -7,7 +7,8 @@ without decoding) and `event`, the JSON document that is the public schema:
      "tenant", "occurred_at", "data": {...the event's own fields...}}
 
 plus, when the append ran within a trace, its W3C trace context: `traceparent` and
-`tracestate` (absent otherwise; ADR 0017).
+`tracestate` (absent otherwise; ADR 0017), and `request_id`, the `x-request-id` of the API call
+the event descends from, when there is one (ADR 0018).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     # The W3C trace context of the operation that appended the event, if it was traced.
     traceparent: str | None = None
     tracestate: str | None = None
+    # The API call the event descends from (a correlation id for logs), if any.
+    request_id: str | None = None
 
     @property
     def trace_context(self) -> dict[str, str]:
@@ -76,6 +79,7 @@ class _Wire(msgspec.Struct, frozen=True, omit_defaults=True):
     # Left out of the document when absent: untraced events are byte for byte as before.
     traceparent: str | None = None
     tracestate: str | None = None
+    request_id: str | None = None
 
 
 _encoder = msgspec.json.Encoder()
@@ -103,6 +107,7 @@ def encode(envelope: Envelope) -> tuple[str, bytes]:
         data=msgspec.Raw(_encoder.encode(data)),
         traceparent=envelope.traceparent,
         tracestate=envelope.tracestate,
+        request_id=envelope.request_id,
     )
     return name, _encoder.encode(wire)
 
@@ -130,4 +135,5 @@ def decode(document: bytes, upcasters: Upcasters = UPCASTERS) -> Envelope:
         event=event,
         traceparent=wire.traceparent,
         tracestate=wire.tracestate,
+        request_id=wire.request_id,
     )

@@ -23,6 +23,7 @@ from batch_gateway.events.envelope import (
 )
 from batch_gateway.events.keys import StreamKeys
 from batch_gateway.events.types import Event
+from batch_gateway.logs import request_id_var
 from batch_gateway.tracing import current_trace_context
 
 _APPEND_LUA = resources.files("batch_gateway.events").joinpath("append.lua").read_text()
@@ -72,9 +73,11 @@ class EventLog:
         self, aggregate_id: str, tenant: str, expected_version: int, events: Sequence[Event]
     ) -> list[Envelope]:
         """Envelopes for `events`, numbered on from `expected_version` (0 = a new aggregate),
-        stamped with the current trace context so that whoever acts on them can continue it."""
+        stamped with the current trace context so that whoever acts on them can continue it,
+        and with the request id in context, so that their log lines can name it too."""
         now = self._clock()
         trace = current_trace_context()
+        request_id = request_id_var.get()
         return [
             Envelope(
                 event_id=f"evt_{uuid.uuid4().hex}",
@@ -85,6 +88,7 @@ class EventLog:
                 event=event,
                 traceparent=trace.get("traceparent"),
                 tracestate=trace.get("tracestate"),
+                request_id=request_id,
             )
             for offset, event in enumerate(events, start=1)
         ]

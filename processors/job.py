@@ -32,7 +32,7 @@ from batch_gateway.events.batch_events import (
 )
 from batch_gateway.events.batch_events import BatchError as BatchErrorItem
 from batch_gateway.events.file_aggregate import evolve_file
-from batch_gateway.logs import batch_context
+from batch_gateway.logs import batch_context, request_context
 from batch_gateway.processors.chunks import ChunkSink, committed_custom_ids
 from batch_gateway.processors.dispatch import Dispatcher
 from batch_gateway.processors.finalize import remove_chunks, write_result_file
@@ -93,7 +93,10 @@ async def _run_job(context: JobContext, batch_id: str) -> bool:
         "batch_gateway.batch_id": batch_id,
         "batch_gateway.claim": ownership.state.claims,
     }
-    with span("batch.execute", parent=ownership.state.trace_context, attributes=attributes) as job:
+    with (
+        request_context(ownership.state.request_id),
+        span("batch.execute", parent=ownership.state.trace_context, attributes=attributes) as job,
+    ):
         try:
             await _Job(context, ownership).run()
         except LostJob:

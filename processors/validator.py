@@ -30,7 +30,7 @@ from batch_gateway.events.batch_events import (
 from batch_gateway.events.envelope import decode
 from batch_gateway.events.file_aggregate import evolve_file
 from batch_gateway.events.log import JobEntry
-from batch_gateway.logs import batch_context
+from batch_gateway.logs import batch_context, request_context
 from batch_gateway.processors.consumer_group import ConsumerGroup, drain
 from batch_gateway.processors.metrics import VALIDATIONS, job_phase
 from batch_gateway.processors.priority import job_stream, priority_of
@@ -113,6 +113,7 @@ class Validator:
         attributes = {"batch_gateway.batch_id": batch_id}
         with (
             batch_context(batch_id),
+            request_context(created.request_id),
             span("batch.validate", parent=created.trace_context, attributes=attributes),
         ):
             return await self._handle_batch(entry_id, fields, batch_id)

@@ -31,7 +31,7 @@ from yarl import URL
 from batch_gateway.clock import Clock
 from batch_gateway.events.envelope import Envelope, UnknownEventType, decode
 from batch_gateway.events.keys import StreamKeys
-from batch_gateway.logs import batch_context
+from batch_gateway.logs import batch_context, request_context
 from batch_gateway.processors.consumer_group import ConsumerGroup, Entry, drain
 from batch_gateway.processors.metrics import WEBHOOK_DELIVERIES
 from batch_gateway.processors.webhook_signing import signed_headers, signing_key
@@ -146,7 +146,7 @@ class WebhookDeliverer:
             await self._group.dead_letter(entry_id, fields, f"undecodable event: {error}")
             WEBHOOK_DELIVERIES.labels("dead_lettered").inc()
             return
-        with batch_context(envelope.aggregate_id):
+        with batch_context(envelope.aggregate_id), request_context(envelope.request_id):
             await self._deliver_all(entry, envelope)
 
     async def _deliver_all(self, entry: Entry, envelope: Envelope) -> None:

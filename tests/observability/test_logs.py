@@ -1,6 +1,7 @@
 """JSON log lines name the component, the request and the batch, on every line: lines of
 the API carry the request's `x-request-id`, and lines about a batch carry its id, in the API,
-the validator and the job alike (the processor has no request: its `request_id` is null)."""
+the validator and the job alike; the processor's lines about a batch name the request id of
+its create call, which the events carry."""
 
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ def test_lines_of_a_request_and_a_job_name_the_request_and_the_batch(
     assert "ended completed" in messages
     for line in processor_lines:
         assert line["batch_id"] == batch.id, line
-        assert line["request_id"] is None, line  # events do not record the create's request id
+        assert line["request_id"] == raw.headers["x-request-id"], line
 
 
 def test_a_request_on_a_batch_names_the_batch_of_its_path(
