@@ -84,6 +84,11 @@ WEBHOOK_DELIVERIES = Counter(
     "Webhook deliveries per URL: delivered, retried (an attempt failed), dead_lettered.",
     ["outcome"],
 )
+# Series of known outcomes exist from the start, so that `increase()` sees their first event.
+for _outcome in ("valid", "invalid"):
+    VALIDATIONS.labels(_outcome)
+for _outcome in ("delivered", "retried", "dead_lettered"):
+    WEBHOOK_DELIVERIES.labels(_outcome)
 
 
 class BoundedLabels:

@@ -9,9 +9,10 @@ applied, and the sum over projectors is exact).
 and PostgreSQL every few seconds rather than at scrape time, which the synchronous probe
 server cannot await. The lag is the entries past the checkpoint in PostgreSQL (not this
 process's position: a standby projector reports the active one's lag), counted with a capped
-XRANGE (core/stream_backlog.py). The batch counts are one `GROUP BY status` over the whole
-projection, summed over tenants (no tenant label, ever), refreshed less often since its cost
-grows with the table.
+XRANGE (core/stream_backlog.py), and the age of the first of them: measured from the log, not
+from what was applied, it keeps growing while a projector is stuck. The batch counts are one
+`GROUP BY status` over the whole projection, summed over tenants (no tenant label, ever),
+refreshed less often since its cost grows with the table.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 import psycopg
 import redis.asyncio as aioredis
@@ -26,7 +28,7 @@ import redis.exceptions
 from prometheus_client import Counter, Gauge
 from psycopg_pool import AsyncConnectionPool
 
-from batch_gateway.events import Recorded
+from batch_gateway.events import Recorded, StreamId
 from batch_gateway.events.batch_events import (
     BatchCancelled,
     BatchCompleted,
@@ -44,7 +46,7 @@ PROJECTED_EVENTS = Counter(
 )
 PROJECTION_LAG_SECONDS = Gauge(
     "batch_gateway_projector_lag_seconds",
-    "Age of the newest event applied, measured when it was applied (0 when caught up).",
+    "Age of the oldest entry of the global stream past the checkpoint (0 when caught up).",
 )
 PROJECTION_LAG_EVENTS = Gauge(
     "batch_gateway_projector_lag_events",
@@ -75,6 +77,10 @@ _TERMINAL = {
     BatchExpired: "expired",
     BatchCancelled: "cancelled",
 }
+# Every status has its series from the start: `increase()` misses a series' first sample, so a
+# series born at 1 would hide the first expired or failed batch after a restart from alerts.
+for _status in _TERMINAL.values():
+    BATCHES_FINISHED.labels(_status)
 LAG_COUNT_CAP = 1000
 LAG_REFRESH_SECONDS = 5.0
 # The batch counts are refreshed on every this many lag refreshes (30 s).
@@ -104,10 +110,14 @@ class ProjectionGauges:
     async def refresh_lag(self) -> None:
         async with self._pool.connection() as conn:
             checkpoint = await read_checkpoint(conn, self._projection)
-        lag = await entries_after(
-            self._redis, self._keys.global_stream, str(checkpoint), LAG_COUNT_CAP
-        )
+        stream = self._keys.global_stream
+        lag = await entries_after(self._redis, stream, str(checkpoint), LAG_COUNT_CAP)
         PROJECTION_LAG_EVENTS.set(lag)
+        oldest = await self._redis.xrange(stream, min=f"({checkpoint}", max="+", count=1)
+        age = 0.0
+        if oldest and (entry_id := oldest[0][0]) is not None:
+            age = max(0.0, time.time() - StreamId.parse(entry_id).ms / 1000)
+        PROJECTION_LAG_SECONDS.set(age)
 
     async def refresh_counts(self) -> dict[str, int]:
         """Set the batches per status; returns them."""

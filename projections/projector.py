@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -25,7 +24,6 @@ from batch_gateway.projections.checkpoint import (
 from batch_gateway.projections.files import FilesProjection
 from batch_gateway.projections.metrics import (
     PROJECTED_EVENTS,
-    PROJECTION_LAG_SECONDS,
     count_finished,
 )
 
@@ -81,8 +79,6 @@ class Projector:
                 if records:
                     await self.apply(records)
                     position = records[-1].stream_id
-                else:
-                    PROJECTION_LAG_SECONDS.set(0)
             except (redis.exceptions.ConnectionError, OperationalError) as error:
                 logger.warning("projector backing off after: %s", error)
                 # Re-read the checkpoint after reconnecting: another projector may have moved it.
@@ -106,7 +102,6 @@ class Projector:
             # Committed: counted once, whatever redelivers them (the checkpoint filters them).
             count_finished(fresh)
             PROJECTED_EVENTS.inc(len(fresh))
-            PROJECTION_LAG_SECONDS.set(max(0.0, time.time() - fresh[-1].stream_id.ms / 1000))
         return len(fresh)
 
 

@@ -3,6 +3,7 @@ status), the projector's count of finished batches, and the bound on model label
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import cast
 
@@ -73,7 +74,7 @@ async def test_the_backlog_count_stops_at_its_cap(
     assert await entries_after(redis_client, stream, "0-0", 4) == 4
 
 
-async def test_projector_lag_is_the_entries_past_the_checkpoint(
+async def test_projector_lag_is_the_entries_past_the_checkpoint_and_the_oldest_ones_age(
     redis_client: aioredis.Redis,
     event_log: EventLog,
     pool: AsyncConnectionPool,
@@ -83,13 +84,17 @@ async def test_projector_lag_is_the_entries_past_the_checkpoint(
     for _ in range(3):
         await event_log.append(new_file_id(), TENANT, 0, [uploaded()])
 
+    await asyncio.sleep(0.2)  # nothing applies them meanwhile: a stuck projector
     await gauges.refresh_lag()
     behind = value("batch_gateway_projector_lag_events")
+    behind_seconds = value("batch_gateway_projector_lag_seconds")
     await Projector(event_log, pool, pg_schema).drain()
     await gauges.refresh_lag()
 
     assert behind == 3
+    assert 0.2 <= behind_seconds < 60
     assert value("batch_gateway_projector_lag_events") == 0
+    assert value("batch_gateway_projector_lag_seconds") == 0
 
 
 async def test_finished_batches_are_counted_once_and_batches_counted_per_status(
