@@ -172,21 +172,6 @@ class Dispatcher:
         set before the request was sent (it waited for a slot, or for a retry). `model`
         labels its metrics."""
         request = metrics.RequestMetrics(model)
-        line = await self._send(gateway, endpoint, custom_id, body, headers, stop, request)
-        if line is not None:
-            request.finished(line)
-        return line
-
-    async def _send(
-        self,
-        gateway: Gateway,
-        endpoint: str,
-        custom_id: str,
-        body: bytes,
-        headers: Mapping[str, str],
-        stop: asyncio.Event | None,
-        request: metrics.RequestMetrics,
-    ) -> ResultLine | None:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._settings.max_attempts),
             wait=self._wait,
@@ -194,24 +179,26 @@ class Dispatcher:
             before_sleep=request.retried,
             reraise=True,
         )
+        line: ResultLine
         try:
             async with self._global_limit:
                 async for attempt in retrying:
                     with attempt:
-                        return await self._attempt(
+                        line = await self._attempt(
                             gateway, endpoint, custom_id, body, headers, stop, request
                         )
         except _Stopped:
             return None
         except _Retryable as last:
-            return answered(custom_id, last.status, last.request_id, last.body, last.is_json)
+            line = answered(custom_id, last.status, last.request_id, last.body, last.is_json)
         except (TimeoutError, aiohttp.ServerTimeoutError):
-            return unanswered(
+            line = unanswered(
                 custom_id, "request_timeout", "The request timed out before the server answered."
             )
         except aiohttp.ClientError as error:
-            return unanswered(custom_id, "server_error", f"The inference server failed: {error}")
-        raise AssertionError("unreachable: tenacity returns or raises")
+            line = unanswered(custom_id, "server_error", f"The inference server failed: {error}")
+        request.finished(line)
+        return line
 
     async def _attempt(
         self,

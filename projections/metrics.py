@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import get_args
 
 import psycopg
 import redis.asyncio as aioredis
@@ -29,6 +30,7 @@ from prometheus_client import Counter, Gauge
 from psycopg_pool import AsyncConnectionPool
 
 from batch_gateway.events import Recorded, StreamId
+from batch_gateway.events.batch_aggregate import BatchStatus
 from batch_gateway.events.batch_events import (
     BatchCancelled,
     BatchCompleted,
@@ -61,16 +63,7 @@ BATCHES_FINISHED = Counter(
     ["status"],
 )
 
-BATCH_STATUSES = (
-    "validating",
-    "failed",
-    "in_progress",
-    "finalizing",
-    "completed",
-    "expired",
-    "cancelling",
-    "cancelled",
-)
+BATCH_STATUSES: tuple[BatchStatus, ...] = get_args(BatchStatus)
 _TERMINAL = {
     BatchCompleted: "completed",
     BatchFailed: "failed",
@@ -124,7 +117,7 @@ class ProjectionGauges:
         async with self._pool.connection() as conn:
             cursor = await conn.execute(_COUNT_BY_STATUS)
             found = {str(status): int(n) for status, n in await cursor.fetchall()}
-        counts = {status: found.get(status, 0) for status in BATCH_STATUSES}
+        counts: dict[str, int] = {status: found.get(status, 0) for status in BATCH_STATUSES}
         for status, count in counts.items():
             BATCHES.labels(status).set(count)
         return counts

@@ -21,11 +21,13 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 from openai import OpenAI
+from psycopg_pool import AsyncConnectionPool
 
 from batch_gateway.clock import Clock, system_clock
 from batch_gateway.events import EventLog
 from batch_gateway.events.keys import StreamKeys
-from batch_gateway.projections.database import drop_schema
+from batch_gateway.projections.database import drop_schema, open_pool
+from batch_gateway.projections.migrations import migrate
 from batch_gateway.secret_store import new_secrets_key
 from batch_gateway.settings import ApiServerSettings
 from batch_gateway.storage import StorageSettings
@@ -83,6 +85,15 @@ async def pg_schema(postgres_url: str) -> AsyncIterator[str]:
     schema = f"t_{uuid.uuid4().hex[:16]}"
     yield schema
     await drop_schema(postgres_url, schema)
+
+
+@pytest.fixture
+async def pool(postgres_url: str, pg_schema: str) -> AsyncIterator[AsyncConnectionPool]:
+    """A pool on this test's schema (`pg_schema`), migrated."""
+    await migrate(postgres_url, pg_schema)
+    pool = await open_pool(postgres_url, pg_schema, max_size=4)
+    yield pool
+    await pool.close()
 
 
 @pytest.fixture

@@ -4,10 +4,8 @@ status), the projector's count of finished batches, and the bound on model label
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import cast
 
-import pytest
 import redis.asyncio as aioredis
 from psycopg_pool import AsyncConnectionPool
 
@@ -18,22 +16,12 @@ from batch_gateway.processors.metrics import OTHER_MODEL, BoundedLabels
 from batch_gateway.processors.priority import job_stream
 from batch_gateway.processors.queue_depth import refresh_queue_depth, waiting_jobs
 from batch_gateway.projections.checkpoint import PROJECTION_NAME
-from batch_gateway.projections.database import open_pool
 from batch_gateway.projections.metrics import BATCH_STATUSES, ProjectionGauges
-from batch_gateway.projections.migrations import migrate
 from batch_gateway.projections.projector import Projector
 from batch_gateway.stream_backlog import entries_after
 from tests.harness.file_events import new_file_id, uploaded
 from tests.observability.samples import value
 from tests.processors.batch_inputs import TENANT, create_batch
-
-
-@pytest.fixture
-async def pool(postgres_url: str, pg_schema: str) -> AsyncIterator[AsyncConnectionPool]:
-    await migrate(postgres_url, pg_schema)
-    pool = await open_pool(postgres_url, pg_schema, max_size=2)
-    yield pool
-    await pool.close()
 
 
 async def _queue(stream: str, client: aioredis.Redis, count: int) -> None:

@@ -36,15 +36,6 @@ async def open_schema(postgres_url: str) -> AsyncIterator[OpenSchema]:
 
 
 @pytest.fixture
-async def pool(postgres_url: str, pg_schema: str) -> AsyncIterator[AsyncConnectionPool]:
-    """A pool on this test's schema (`pg_schema`), migrated."""
-    await migrate(postgres_url, pg_schema)
-    pool = await open_pool(postgres_url, pg_schema, max_size=4)
-    yield pool
-    await pool.close()
-
-
-@pytest.fixture
 def projector(event_log: EventLog, pool: AsyncConnectionPool, pg_schema: str) -> Projector:
     return Projector(event_log, pool, pg_schema)
 
