@@ -68,7 +68,6 @@ EVERYTHING_ON: tuple[str, ...] = (
     "apiserver.apiKeysSecretKey=api-keys",
     "monitoring.serviceMonitor.enabled=true",
     "monitoring.serviceMonitor.labels.release=prometheus",
-    "monitoring.podMonitor.enabled=true",
     "prometheusRule.enabled=true",
     "prometheusRule.labels.release=prometheus",
     "prometheusRule.rules.queueWaitHigh.thresholdSeconds=120",
@@ -85,11 +84,21 @@ EVERYTHING_ON: tuple[str, ...] = (
     "processor.extraEnv[0].value=on",
 )
 
+# Pods scraped directly: the PodMonitor instead of EVERYTHING_ON's ServiceMonitor (both at once
+# would scrape every target twice, so the chart refuses that), with the alerts that rely on it.
+POD_MONITOR_INSTALL: tuple[str, ...] = (
+    *THREE_FLAG_INSTALL,
+    "monitoring.podMonitor.enabled=true",
+    "monitoring.podMonitor.labels.release=prometheus",
+    "prometheusRule.enabled=true",
+)
+
 VALUE_SETS: dict[str, tuple[str, ...]] = {
     "three-flag install": THREE_FLAG_INSTALL,
     "model gateways": MODEL_GATEWAYS_INSTALL,
     "s3": S3_INSTALL,
     "everything on": EVERYTHING_ON,
+    "pod monitor": POD_MONITOR_INSTALL,
 }
 
 Manifest = dict[str, Any]

@@ -66,9 +66,44 @@ def _object(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[
     }
 
 
+# A Prometheus label name (the operator's LabelName).
+LABEL_NAME = {"type": "string", "pattern": r"^[a-zA-Z_][a-zA-Z0-9_]*$"}
+# The operator's RelabelConfig, as endpoints' `relabelings` take it; an action may be spelled
+# in lower case or as here.
+RELABEL_ACTIONS = (
+    "Replace",
+    "Keep",
+    "Drop",
+    "HashMod",
+    "LabelMap",
+    "LabelDrop",
+    "LabelKeep",
+    "Lowercase",
+    "Uppercase",
+    "KeepEqual",
+    "DropEqual",
+)
+RELABEL_CONFIG = _object(
+    {
+        "sourceLabels": {"type": "array", "items": LABEL_NAME},
+        "separator": {"type": "string"},
+        "targetLabel": {"type": "string"},
+        "regex": {"type": "string"},
+        "modulus": {"type": "integer", "minimum": 0},
+        "replacement": {"type": "string"},
+        "action": {"enum": [a for action in RELABEL_ACTIONS for a in (action.lower(), action)]},
+    }
+)
+
+
 def _scrape_endpoint() -> dict[str, Any]:
     return _object(
-        {"port": NAME, "path": {"type": "string", "pattern": "^/"}, "interval": DURATION}
+        {
+            "port": NAME,
+            "path": {"type": "string", "pattern": "^/"},
+            "interval": DURATION,
+            "relabelings": {"type": "array", "items": RELABEL_CONFIG},
+        }
     )
 
 

@@ -47,3 +47,11 @@ def _value_leaves(values: Mapping[str, Any], prefix: str) -> Iterator[str]:
             yield from _value_leaves(value, path)
         else:
             yield path
+
+
+def schema_node(dotted: str) -> dict[str, Any]:
+    """The schema of the value at a dotted path (`processor.config.leaseSeconds`)."""
+    node = chart_schema()
+    for name in dotted.split("."):
+        node = node["properties"][name]
+    return node

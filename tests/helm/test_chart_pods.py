@@ -5,6 +5,7 @@ its shutdown."""
 from __future__ import annotations
 
 import base64
+import re
 import tomllib
 from typing import Any
 
@@ -17,6 +18,7 @@ from batch_gateway.settings import ProcessorSettings
 from tests.helm.chart import (
     CHART_DIR,
     EVERYTHING_ON,
+    MODEL_GATEWAYS_INSTALL,
     NAMESPACE,
     S3_INSTALL,
     THREE_FLAG_INSTALL,
@@ -60,6 +62,9 @@ def test_every_pod_runs_under_the_restricted_security_context(value_set: tuple[s
         assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, name
         assert not spec.get("hostNetwork"), name
         assert not spec.get("hostPID"), name
+        # No <SERVICE>_PORT=tcp://... variables: a Service named batch-gateway in the namespace
+        # would set BATCH_GATEWAY_PORT, which the settings would read as the port.
+        assert spec["enableServiceLinks"] is False, name
         for each in spec["containers"]:
             context = each["securityContext"]
             assert context["runAsNonRoot"] is True, name
@@ -89,6 +94,10 @@ def test_each_component_runs_its_command_and_probes_its_own_port(
         assert port["containerPort"] == PORTS[component]
         assert port["name"] == ("http" if component == "apiserver" else "metrics")
         assert main["livenessProbe"]["httpGet"] == {"path": "/health", "port": port["name"]}
+        # Liveness waits for the first /health: migrations run before the port opens.
+        startup = main["startupProbe"]
+        assert startup["httpGet"] == {"path": "/health", "port": port["name"]}
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= 120
         assert main["readinessProbe"]["httpGet"] == {"path": "/ready", "port": port["name"]}
         assert settings_files(manifests)[component]["port"] == port["containerPort"]
         assert env(deployment)["BATCH_GATEWAY_CONFIG"]["value"] == f"{CONFIG_DIR}/{component}.yaml"
@@ -223,6 +232,36 @@ def test_notes_tell_how_to_verify_the_install() -> None:
     )
 
 
+def test_notes_render_without_a_global_gateway_and_without_the_apiserver() -> None:
+    # A values file with `globalInferenceGateway:` (null) removes the key altogether.
+    no_gateway = {"processor": {"config": {"globalInferenceGateway": None}}}
+    notes = render_notes(MODEL_GATEWAYS_INSTALL, values=no_gateway)
+    assert "WARNING" not in notes
+    assert "neither" in render_notes(("global.fileClient.fs.pvcName=pvc",), values=no_gateway)
+    without_api = render_notes((*THREE_FLAG_INSTALL, "apiserver.enabled=false"))
+    assert "port-forward" not in without_api
+    assert "OpenAI(" not in without_api
+    assert "get pods" in without_api
+
+
+def test_notes_say_where_the_sdks_api_key_goes() -> None:
+    # passThroughHeaders={Authorization}: the SDK's key reaches the inference gateway.
+    forwarded = render_notes(THREE_FLAG_INSTALL)
+    assert 'api_key="YOUR_INFERENCE_TOKEN"' in forwarded
+    assert "forwards to the inference gateway" in forwarded
+    # With API keys the bearer key is this gateway's own, and Authorization stays here.
+    keyed = render_notes((*THREE_FLAG_INSTALL, "apiserver.apiKeysSecretKey=api-keys"))
+    assert 'api_key="sk-..."' in keyed
+    assert '"api-keys"' in keyed
+    assert "never forwarded to the inference gateway" in keyed
+    assert "YOUR_INFERENCE_TOKEN" not in keyed
+    unused = render_notes(
+        ("global.fileClient.fs.pvcName=pvc", "apiserver.config.batchAPI.passThroughHeaders={X-Org}")
+    )
+    assert 'api_key="unused"' in unused
+    assert "neither checked nor forwarded" in unused
+
+
 def test_the_processor_gets_longer_than_its_shutdown_grace_and_gc_runs_alone() -> None:
     found = deployments(render_chart(THREE_FLAG_INSTALL))
     processor_grace = found["processor"]["spec"]["template"]["spec"][
@@ -231,6 +270,81 @@ def test_the_processor_gets_longer_than_its_shutdown_grace_and_gc_runs_alone() -
     # The code's default shutdown_grace_seconds, which the values leave alone.
     assert processor_grace > ProcessorSettings().shutdown_grace_seconds
     assert found["gc"]["spec"]["replicas"] == 1
+
+
+def _uvicorn_graceful_shutdown_seconds() -> int:
+    """How long the apiserver lets requests in flight finish after SIGTERM, from its source."""
+    source = (CHART_DIR.parents[1] / "gateway" / "component.py").read_text()
+    found = re.search(r"timeout_graceful_shutdown=(\d+)", source)
+    assert found is not None
+    return int(found.group(1))
+
+
+def test_the_apiserver_drains_before_it_is_killed() -> None:
+    drain = _uvicorn_graceful_shutdown_seconds()
+    apiserver = deployments(render_chart(THREE_FLAG_INSTALL))["apiserver"]
+    spec = apiserver["spec"]["template"]["spec"]
+    pre_stop = container(apiserver)["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep"
+    assert int(pre_stop[1]) > 0
+    # The kubelet counts the preStop hook against the grace period, then SIGTERM starts the drain.
+    assert spec["terminationGracePeriodSeconds"] > int(pre_stop[1]) + drain
+    # The other components are not behind a Service that routes requests to them.
+    for component in ("projector", "processor", "gc"):
+        assert "lifecycle" not in container(
+            deployments(render_chart(THREE_FLAG_INSTALL))[component]
+        )
+
+    no_sleep = deployments(render_chart((*THREE_FLAG_INSTALL, "apiserver.preStopSleepSeconds=0")))
+    assert "lifecycle" not in container(no_sleep["apiserver"])
+    just_enough = (
+        *THREE_FLAG_INSTALL,
+        "apiserver.preStopSleepSeconds=10",
+        f"apiserver.terminationGracePeriodSeconds={drain + 11}",
+    )
+    render_chart(just_enough)
+    for too_short in (
+        (f"apiserver.terminationGracePeriodSeconds={drain}", "apiserver.preStopSleepSeconds=0"),
+        (
+            f"apiserver.terminationGracePeriodSeconds={drain + 10}",
+            "apiserver.preStopSleepSeconds=10",
+        ),
+    ):
+        with pytest.raises(
+            helm_python.HelmError,
+            match=r"apiserver\.terminationGracePeriodSeconds \(\d+\) must exceed",
+        ):
+            render_chart((*THREE_FLAG_INSTALL, *too_short))
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS.values(), ids=VALUE_SETS.keys())
+def test_no_container_gets_two_variables_of_one_name(value_set: tuple[str, ...]) -> None:
+    """Server-side apply rejects a container whose env names a variable twice."""
+    for component, deployment in deployments(render_chart(value_set)).items():
+        names = [variable["name"] for variable in container(deployment)["env"]]
+        assert len(names) == len(set(names)), component
+
+
+def test_extra_env_replaces_a_variable_the_chart_sets_in_place() -> None:
+    flags = (
+        *EVERYTHING_ON,
+        "processor.extraEnv[1].name=BATCH_GATEWAY_CONFIG",
+        "processor.extraEnv[1].value=/etc/mine/processor.yaml",
+        "processor.extraEnv[2].name=POD_NAME",
+        "processor.extraEnv[2].value=fixed-pod",
+    )
+    variables = container(deployments(render_chart(flags))["processor"])["env"]
+    names = [variable["name"] for variable in variables]
+    assert len(names) == len(set(names))
+    assert env(deployments(render_chart(flags))["processor"])["BATCH_GATEWAY_CONFIG"] == {
+        "name": "BATCH_GATEWAY_CONFIG",
+        "value": "/etc/mine/processor.yaml",
+    }
+    # In place: OTEL_RESOURCE_ATTRIBUTES' $(POD_NAME) needs POD_NAME defined before it.
+    assert names.index("POD_NAME") < names.index("OTEL_RESOURCE_ATTRIBUTES")
+    assert variables[names.index("POD_NAME")] == {"name": "POD_NAME", "value": "fixed-pod"}
+    # A new name still comes after the chart's.
+    assert names[-1] == "EXTRA_SETTING"
 
 
 def test_a_changed_setting_rolls_only_the_pods_that_read_it() -> None:

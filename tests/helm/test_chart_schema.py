@@ -24,6 +24,19 @@ REJECTED = {
     "apiserver.config.batchAPI.passThroughHeaders=Authorization": "passThroughHeaders",
     "global.fileClient.type=gcs": "/global/fileClient/type",
     "apiserver.config.logLevel=LOUD": "/apiserver/config/logLevel",
+    # Numbers given as text (helm --set keeps decimals as strings) must still be numbers: no
+    # PromQL or anything else rides along into a rule or a settings file.
+    "processor.config.backoffInitialSeconds=0.0": "/processor/config/backoffInitialSeconds",
+    "processor.config.backoffInitialSeconds=1e-3": "/processor/config/backoffInitialSeconds",
+    "prometheusRule.rules.jobFailureRateHigh.thresholdRatio=0.1 or vector(1)": "thresholdRatio",
+    "gc.config.orphanGraceSeconds=-0.5": "/gc/config/orphanGraceSeconds",
+    # Prometheus Operator durations: whole numbers, units in descending order.
+    "prometheusRule.rules.queueWaitHigh.for=1.5h": "/prometheusRule/rules/queueWaitHigh/for",
+    "prometheusRule.rules.jobFailureRateHigh.window=30m1h": "jobFailureRateHigh/window",
+    "monitoring.serviceMonitor.interval=0.5m": "/monitoring/serviceMonitor/interval",
+    # The projector counts at most 1000 unapplied entries.
+    "prometheusRule.rules.projectionLagHigh.thresholdEvents=1000": "thresholdEvents",
+    "apiserver.extraEnv[0].value=no-name": "/apiserver/extraEnv/0",
 }
 
 
@@ -57,6 +70,27 @@ def test_global_takes_a_parent_charts_globals_but_checks_its_own() -> None:
                 "processor.terminationGracePeriodSeconds=60",
             ),
             "must exceed",
+        ),
+        # A decimal from --set is text, and the check still compares it as a number.
+        (
+            (
+                "processor.config.shutdownGraceSeconds=60.5",
+                "processor.terminationGracePeriodSeconds=60",
+            ),
+            "must exceed",
+        ),
+        (("apiserver.terminationGracePeriodSeconds=30",), "preStopSleepSeconds"),
+        (
+            ("monitoring.serviceMonitor.enabled=true", "monitoring.podMonitor.enabled=true"),
+            "not both",
+        ),
+        (
+            (
+                "processor.autoscaling.enabled=true",
+                "processor.autoscaling.minReplicas=5",
+                "processor.autoscaling.maxReplicas=2",
+            ),
+            "must not exceed",
         ),
     ],
 )

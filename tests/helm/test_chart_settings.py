@@ -3,6 +3,7 @@ values asked for: a renamed setting in the code or a misspelled key in a templat
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from tests.helm.chart import (
 )
 from tests.helm.manifests import COMPONENTS, container, deployments, settings_files
 from tests.helm.rendered_settings import USER_SECRET, load_component_settings
-from tests.helm.schema_walk import config_leaves
+from tests.helm.schema_walk import config_leaves, schema_node
 
 SECRET = "batch-gateway-secrets"
 FILES_ROOT = "/var/lib/batch-gateway/files"
@@ -292,3 +293,20 @@ def test_only_settings_the_values_name_are_rendered(tmp_path: Path) -> None:
     assert set(files["gc"]) == common
     assert set(files["processor"]) == common | {"global_inference_gateway"}
     assert set(files["apiserver"]) == common | {"tenant_header", "batches"}
+
+
+def test_decimals_given_with_set_reach_every_number_setting(tmp_path: Path) -> None:
+    """helm --set keeps 0.5 as the string "0.5": the schema accepts it for every number and the
+    settings loader reads it as the number."""
+    numbers = [
+        leaf for leaf in config_leaves() if schema_node(leaf).get("$ref", "").endswith("Number")
+    ]
+    assert "processor.config.backoffInitialSeconds" in numbers
+    manifests = render_chart((*THREE_FLAG_INSTALL, *(f"{leaf}=0.5" for leaf in numbers)))
+    files = settings_files(manifests)
+    assert files["processor"]["backoff_initial_seconds"] == "0.5"
+    loaded = _load_all(manifests, tmp_path)
+    for leaf in numbers:
+        component, _, *names = leaf.split(".")
+        dotted = ".".join(re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower() for name in names)
+        assert _attribute(loaded[component], dotted) == 0.5, leaf

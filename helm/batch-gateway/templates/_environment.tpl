@@ -1,9 +1,30 @@
 {{/*
-A component's environment: its settings file, the secrets (from Secrets, never the ConfigMap),
-OpenTelemetry, and the user's extraEnv last so it can override anything before it.
+A component's environment: what the chart sets (below), with the user's extraEnv merged in. An
+extraEnv entry named like one of the chart's replaces it in place (so a later $(VAR) reference
+still sees it defined first); the others follow; of several extraEnv entries of one name the
+last wins. Two entries of one name would be rejected by server-side apply.
 Called with (dict "root" $ "component" "processor").
 */}}
 {{- define "batch-gateway.environment" -}}
+{{- $extra := (index .root.Values .component).extraEnv | default list -}}
+{{- $overrides := dict -}}
+{{- range $extra }}{{ $_ := set $overrides .name . }}{{ end -}}
+{{- $environment := list -}}
+{{- range (include "batch-gateway.chartEnvironment" . | fromYamlArray) -}}
+{{- $environment = append $environment (get $overrides .name | default .) -}}
+{{- $_ := unset $overrides .name -}}
+{{- end -}}
+{{- range $extra -}}
+{{- if hasKey $overrides .name -}}
+{{- $environment = append $environment (get $overrides .name) -}}
+{{- $_ := unset $overrides .name -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $environment -}}
+{{- end }}
+
+{{/* The settings file, the secrets (from Secrets, never the ConfigMap) and OpenTelemetry. */}}
+{{- define "batch-gateway.chartEnvironment" -}}
 {{- $root := .root -}}
 {{- $component := .component -}}
 {{- $values := index $root.Values $component -}}
@@ -82,8 +103,5 @@ Called with (dict "root" $ "component" "processor").
 - name: OTEL_RESOURCE_ATTRIBUTES
   value: {{ $attributes | quote }}
 {{- end }}
-{{- end }}
-{{- with $values.extraEnv }}
-{{ toYaml . }}
 {{- end }}
 {{- end }}

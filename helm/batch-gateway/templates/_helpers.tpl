@@ -85,3 +85,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "batch-gateway.storageComponents" -}}
 apiserver processor gc
 {{- end }}
+
+{{/* How long the apiserver lets requests in flight finish after SIGTERM: uvicorn's
+timeout_graceful_shutdown in gateway/component.py. Its grace period must cover this plus the
+preStop sleep, or the kubelet kills it mid-drain. */}}
+{{- define "batch-gateway.apiserverShutdownSeconds" -}}
+30
+{{- end }}
