@@ -163,24 +163,42 @@ def forget_gateway(name: str) -> None:
         gauge.remove(name)
 
 
+class _ModelSeries:
+    """The series of one model label, resolved once: `labels()` takes a lock and a lookup,
+    which per request would be a good share of what the metrics cost."""
+
+    def __init__(self, model: str) -> None:
+        self.dispatched = DISPATCHED.labels(model)
+        self.duration = DISPATCH_DURATION.labels(model)
+
+
+_series: dict[str, _ModelSeries] = {}
+
+
 class RequestMetrics:
     """The metrics of one request on its way downstream, under its bounded model label."""
 
     def __init__(self, model: str | None) -> None:
         self.model = MODEL_LABELS.label(model)
+        series = _series.get(self.model)
+        if series is None:
+            series = _series[self.model] = _ModelSeries(self.model)
+        self._series = series
         self._sent = False
+        self._started = 0.0
 
-    @contextlib.contextmanager
-    def attempt(self) -> Iterator[None]:
-        """Around one downstream attempt: counts the request once, times every attempt."""
+    def attempt(self) -> RequestMetrics:
+        """Around one downstream attempt (`with`): counts the request once, times every attempt."""
+        return self
+
+    def __enter__(self) -> None:
         if not self._sent:
             self._sent = True
-            DISPATCHED.labels(self.model).inc()
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            DISPATCH_DURATION.labels(self.model).observe(time.perf_counter() - started)
+            self._series.dispatched.inc()
+        self._started = time.perf_counter()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._series.duration.observe(time.perf_counter() - self._started)
 
     def retried(self, state: RetryCallState) -> None:
         """tenacity's `before_sleep`: an attempt failed and another one follows."""
