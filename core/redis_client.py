@@ -10,9 +10,14 @@ from __future__ import annotations
 from typing import cast
 
 import redis.asyncio as aioredis
+import redis.exceptions
 from redis.asyncio.cluster import RedisCluster
 
 CLUSTER_SUFFIX = "+cluster"
+
+# What a Redis that is down, restarting or stalled raises: a refused or dropped connection,
+# or a command or connect that outlived the socket timeout (not a ConnectionError subclass).
+REDIS_OUTAGE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 def open_redis(url: str) -> aioredis.Redis:

@@ -9,7 +9,6 @@ from typing import Any, cast
 
 import msgspec
 import redis.asyncio as aioredis
-import redis.exceptions
 
 from batch_gateway.clock import Clock
 from batch_gateway.errors import Conflict, Unavailable
@@ -24,6 +23,7 @@ from batch_gateway.events.envelope import (
 from batch_gateway.events.keys import StreamKeys
 from batch_gateway.events.types import Event
 from batch_gateway.logs import request_id_var
+from batch_gateway.redis_client import REDIS_OUTAGE
 from batch_gateway.tracing import current_trace_context
 
 _APPEND_LUA = resources.files("batch_gateway.events").joinpath("append.lua").read_text()
@@ -122,7 +122,7 @@ class EventLog:
         ]
         try:
             result = await self._append(keys=keys, args=args)
-        except redis.exceptions.ConnectionError as error:
+        except REDIS_OUTAGE as error:
             raise Unavailable("The event log is unavailable; retry the request.") from error
         if int(result[0]) == 0:
             raise VersionConflict(first.aggregate_id, expected_version, int(result[1]))

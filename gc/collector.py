@@ -24,7 +24,6 @@ import time
 
 import msgspec
 import redis.asyncio as aioredis
-import redis.exceptions
 
 from batch_gateway.clock import Clock
 from batch_gateway.errors import Unavailable
@@ -37,6 +36,7 @@ from batch_gateway.gc.coordination import Coordination
 from batch_gateway.gc.expiry import Expirer
 from batch_gateway.gc.schedule import Cleanup, Due, DueFile, Schedule
 from batch_gateway.logs import batch_context
+from batch_gateway.redis_client import REDIS_OUTAGE
 from batch_gateway.secret_store import SecretStore, load_secrets_key
 from batch_gateway.settings import GcSettings
 from batch_gateway.storage import ObjectStorage, StorageError
@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 READ_COUNT = 1000
 _CLEANUP_ROUNDS = 3
 # Failures that mean "a dependency is down for now": retried at the next sweep.
-TRANSIENT = (StorageError, Unavailable, redis.exceptions.ConnectionError)
+TRANSIENT = (StorageError, Unavailable, *REDIS_OUTAGE)
 
 
 class Pending(msgspec.Struct, frozen=True):

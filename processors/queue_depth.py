@@ -11,7 +11,6 @@ of staleness do not matter to a gauge that alerts after minutes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -19,6 +18,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 
 from batch_gateway.events.keys import StreamKeys
+from batch_gateway.periodic import refresh_periodically
 from batch_gateway.processors.job_queue import GROUP
 from batch_gateway.processors.metrics import QUEUE_DEPTH
 from batch_gateway.processors.priority import PRIORITY_CLASSES, job_stream
@@ -36,6 +36,8 @@ async def waiting_jobs(client: aioredis.Redis, stream: str) -> int:
     try:
         groups: list[dict[str, Any]] = await client.xinfo_groups(stream)
     except redis.exceptions.ResponseError:
+        if await client.exists(stream):
+            raise  # not "no such key": an ACL or a failover, not an empty queue
         return 0  # no stream yet: nothing was ever queued in this class
     group = next((g for g in groups if _text(g.get("name")) == GROUP), None)
     if group is None:
@@ -53,13 +55,9 @@ async def refresh_queue_depth(client: aioredis.Redis, keys: StreamKeys) -> None:
 
 async def watch_queue_depth(client: aioredis.Redis, keys: StreamKeys, stop: asyncio.Event) -> None:
     """Refresh the gauge every `REFRESH_SECONDS` until `stop` is set."""
-    while not stop.is_set():
-        try:
-            await refresh_queue_depth(client, keys)
-        except redis.exceptions.ConnectionError as error:
-            logger.debug("queue depth not refreshed: %s", error)  # the executor logs outages
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), REFRESH_SECONDS)
+    await refresh_periodically(
+        lambda: refresh_queue_depth(client, keys), REFRESH_SECONDS, stop, "queue depth"
+    )
 
 
 def _text(value: object) -> str:

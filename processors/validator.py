@@ -14,8 +14,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-import redis.exceptions
-
 from batch_gateway.clock import Clock
 from batch_gateway.errors import Unavailable
 from batch_gateway.events import EventLog, VersionConflict
@@ -35,6 +33,7 @@ from batch_gateway.processors.consumer_group import ConsumerGroup, drain
 from batch_gateway.processors.metrics import VALIDATIONS, job_phase
 from batch_gateway.processors.priority import job_stream, priority_of
 from batch_gateway.processors.validation import ValidationResult, validate_input
+from batch_gateway.redis_client import REDIS_OUTAGE
 from batch_gateway.secret_store import SecretStore
 from batch_gateway.settings import ProcessorSettings
 from batch_gateway.storage import ObjectNotFound, ObjectStorage, StorageError
@@ -46,7 +45,7 @@ GROUP = "validators"
 READ_COUNT = 32
 # Trouble that passes (Redis or storage unreachable): back off and retry, the entry stays
 # pending. `EventLog` reports a lost Redis connection during an append as `Unavailable`.
-_PASSING_TROUBLE = (redis.exceptions.ConnectionError, Unavailable, StorageError)
+_PASSING_TROUBLE = (*REDIS_OUTAGE, Unavailable, StorageError)
 # A batch changes state at most once while validating, so a second attempt always settles it.
 _ATTEMPTS = 3
 _CREATED = b"batch.created"

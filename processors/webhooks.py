@@ -19,7 +19,6 @@ import logging
 import aiohttp
 import msgspec
 import redis.asyncio as aioredis
-import redis.exceptions
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -35,6 +34,7 @@ from batch_gateway.logs import batch_context, request_context
 from batch_gateway.processors.consumer_group import ConsumerGroup, Entry, drain
 from batch_gateway.processors.metrics import WEBHOOK_DELIVERIES
 from batch_gateway.processors.webhook_signing import signed_headers, signing_key
+from batch_gateway.redis_client import REDIS_OUTAGE
 from batch_gateway.settings import ProcessorSettings
 
 logger = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class WebhookDeliverer:
         while not stop.is_set():
             try:
                 await self.step(block_ms)
-            except* redis.exceptions.ConnectionError as errors:
+            except* REDIS_OUTAGE as errors:
                 logger.warning("webhook deliverer backing off after: %s", errors.exceptions[0])
                 await asyncio.sleep(1.0)
 

@@ -18,14 +18,11 @@ refreshed less often since its cost grows with the table.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import get_args
 
-import psycopg
 import redis.asyncio as aioredis
-import redis.exceptions
 from prometheus_client import Counter, Gauge
 from psycopg_pool import AsyncConnectionPool
 
@@ -38,8 +35,9 @@ from batch_gateway.events.batch_events import (
     BatchFailed,
 )
 from batch_gateway.events.keys import StreamKeys
+from batch_gateway.periodic import refresh_periodically
 from batch_gateway.projections.checkpoint import read_checkpoint
-from batch_gateway.stream_backlog import entries_after
+from batch_gateway.stream_backlog import backlog_after
 
 logger = logging.getLogger(__name__)
 
@@ -99,17 +97,25 @@ class ProjectionGauges:
         self._keys = keys
         self._pool = pool
         self._projection = projection
+        self._checkpoint: StreamId | None = None
 
     async def refresh_lag(self) -> None:
-        async with self._pool.connection() as conn:
-            checkpoint = await read_checkpoint(conn, self._projection)
+        try:
+            async with self._pool.connection() as conn:
+                self._checkpoint = await read_checkpoint(conn, self._projection)
+        finally:
+            # With PostgreSQL down nothing is projected either: the lag past the last
+            # checkpoint seen keeps being measured, so the alert sees it grow.
+            if self._checkpoint is not None:
+                await self._measure_lag(self._checkpoint)
+
+    async def _measure_lag(self, checkpoint: StreamId) -> None:
         stream = self._keys.global_stream
-        lag = await entries_after(self._redis, stream, str(checkpoint), LAG_COUNT_CAP)
-        PROJECTION_LAG_EVENTS.set(lag)
-        oldest = await self._redis.xrange(stream, min=f"({checkpoint}", max="+", count=1)
+        backlog = await backlog_after(self._redis, stream, str(checkpoint), LAG_COUNT_CAP)
+        PROJECTION_LAG_EVENTS.set(backlog.count)
         age = 0.0
-        if oldest and (entry_id := oldest[0][0]) is not None:
-            age = max(0.0, time.time() - StreamId.parse(entry_id).ms / 1000)
+        if backlog.first_id is not None:
+            age = max(0.0, time.time() - StreamId.parse(backlog.first_id).ms / 1000)
         PROJECTION_LAG_SECONDS.set(age)
 
     async def refresh_counts(self) -> dict[str, int]:
@@ -124,13 +130,12 @@ class ProjectionGauges:
 
     async def run(self, stop: asyncio.Event) -> None:
         rounds = 0
-        while not stop.is_set():
-            try:
-                await self.refresh_lag()
-                if rounds % COUNTS_EVERY == 0:
-                    await self.refresh_counts()
-                rounds += 1
-            except (redis.exceptions.ConnectionError, psycopg.OperationalError) as error:
-                logger.debug("projection gauges not refreshed: %s", error)  # projector logs it
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), LAG_REFRESH_SECONDS)
+
+        async def refresh() -> None:
+            nonlocal rounds
+            rounds += 1
+            await self.refresh_lag()
+            if rounds % COUNTS_EVERY == 1:
+                await self.refresh_counts()
+
+        await refresh_periodically(refresh, LAG_REFRESH_SECONDS, stop, "projection gauges")

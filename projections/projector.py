@@ -8,7 +8,6 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
-import redis.exceptions
 from psycopg import AsyncCursor, OperationalError
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
@@ -26,6 +25,7 @@ from batch_gateway.projections.metrics import (
     PROJECTED_EVENTS,
     count_finished,
 )
+from batch_gateway.redis_client import REDIS_OUTAGE
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class Projector:
                 if records:
                     await self.apply(records)
                     position = records[-1].stream_id
-            except (redis.exceptions.ConnectionError, OperationalError) as error:
+            except (*REDIS_OUTAGE, OperationalError) as error:
                 logger.warning("projector backing off after: %s", error)
                 # Re-read the checkpoint after reconnecting: another projector may have moved it.
                 position = None

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 from typing import cast
 
+import pytest
 import redis.asyncio as aioredis
-from psycopg_pool import AsyncConnectionPool
+import redis.exceptions
+from psycopg_pool import AsyncConnectionPool, PoolClosed
 
 from batch_gateway.events import EventLog
 from batch_gateway.events.batch_events import BatchError, BatchFailed
@@ -47,6 +49,18 @@ async def test_queue_depth_counts_the_jobs_no_executor_has_read(
     assert claimed.priority == "high"
     assert await waiting_jobs(redis_client, job_stream(keys, "high")) == 0
     assert await waiting_jobs(redis_client, job_stream(keys, "low")) == 3
+
+
+async def test_a_queue_stream_redis_refuses_to_describe_is_an_error_not_an_empty_queue(
+    redis_client: aioredis.Redis, event_log: EventLog
+) -> None:
+    missing = job_stream(event_log.keys, "normal")
+    broken = job_stream(event_log.keys, "low")
+    await redis_client.set(broken, "not a stream")  # XINFO answers WRONGTYPE, as NOPERM would
+
+    assert await waiting_jobs(redis_client, missing) == 0
+    with pytest.raises(redis.exceptions.ResponseError):
+        await waiting_jobs(redis_client, broken)
 
 
 async def test_the_backlog_count_stops_at_its_cap(
@@ -117,3 +131,20 @@ def test_model_labels_are_bounded() -> None:
     admitted = [labels.label(name) for name in ("a", "b", "c", "a", None)]
 
     assert admitted == ["a", "b", OTHER_MODEL, "a", OTHER_MODEL]
+
+
+async def test_projector_lag_keeps_growing_while_postgresql_is_unreachable(
+    redis_client: aioredis.Redis, event_log: EventLog, pool: AsyncConnectionPool
+) -> None:
+    gauges = ProjectionGauges(redis_client, event_log.keys, pool, PROJECTION_NAME)
+    await event_log.append(new_file_id(), TENANT, 0, [uploaded()])
+    await gauges.refresh_lag()
+    before = value("batch_gateway_projector_lag_seconds")
+
+    await pool.close()  # the checkpoint can no longer be read
+    await asyncio.sleep(0.2)
+    with pytest.raises(PoolClosed):
+        await gauges.refresh_lag()
+
+    assert value("batch_gateway_projector_lag_events") == 1
+    assert value("batch_gateway_projector_lag_seconds") >= before + 0.2
