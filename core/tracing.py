@@ -196,9 +196,7 @@ def _leaf(
     )
     try:
         yield leaf
-    except GeneratorExit:
-        raise  # a consumer that stopped early: not a failure
-    except BaseException as error:
+    except Exception as error:  # not a cancellation, nor a consumer that stopped early
         leaf.record_exception(error)
         leaf.set_status(tracing.status(tracing.status_code.ERROR, type(error).__name__))
         raise

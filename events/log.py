@@ -26,6 +26,10 @@ from batch_gateway.logs import request_id_var
 from batch_gateway.redis_client import REDIS_OUTAGE
 from batch_gateway.tracing import current_trace_context
 
+# A caller's `tracestate` may run to 32 entries of 256 characters; longer than this it is not
+# stored with each of a batch's events.
+MAX_TRACESTATE_LENGTH = 512
+
 _APPEND_LUA = resources.files("batch_gateway.events").joinpath("append.lua").read_text()
 
 
@@ -78,6 +82,9 @@ class EventLog:
         now = self._clock()
         trace = current_trace_context()
         request_id = request_id_var.get()
+        tracestate = trace.get("tracestate")
+        if tracestate is not None and len(tracestate) > MAX_TRACESTATE_LENGTH:
+            tracestate = None  # W3C lets a hop drop it; every event would carry it otherwise
         return [
             Envelope(
                 event_id=f"evt_{uuid.uuid4().hex}",
@@ -87,7 +94,7 @@ class EventLog:
                 occurred_at=now,
                 event=event,
                 traceparent=trace.get("traceparent"),
-                tracestate=trace.get("tracestate"),
+                tracestate=tracestate,
                 request_id=request_id,
             )
             for offset, event in enumerate(events, start=1)

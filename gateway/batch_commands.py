@@ -76,7 +76,6 @@ class BatchCommands:
                 code="invalid_input_file",
             )
         batch_id = new_batch_id()
-        batch_id_var.set(batch_id)  # the rest of this request's log lines name it
         if idempotency_key is not None:
             earlier = await self._idempotency.claim(
                 tenant, idempotency_key, fingerprint(request), batch_id
@@ -85,6 +84,7 @@ class BatchCommands:
                 batch_id_var.set(earlier)
                 await self._settle_earlier(earlier)
                 return earlier, None
+        batch_id_var.set(batch_id)  # the rest of this request's log lines name it
         try:
             return batch_id, await self._create(tenant, batch_id, request, headers)
         except BaseException:

@@ -16,13 +16,16 @@ from batch_gateway.logs import request_id_var
 from batch_gateway.tracing import TRACE_HEADERS, AttributeValue, mark_error, span, tracing_enabled
 
 _TRACE_HEADER_BYTES = {name.encode(): name for name in TRACE_HEADERS}
+# Kubelet probes and Prometheus scrapes: every few seconds each, a trace of their own apiece
+# would drown the collector in root spans of no interest.
+UNTRACED_PATHS = frozenset({"/health", "/ready", "/metrics"})
 
 
 class RequestSpanMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        if not tracing_enabled():
+        if not tracing_enabled() or scope["path"] in UNTRACED_PATHS:
             await next_app(scope, receive, send)
             return
         method = str(scope.get("method", "GET"))

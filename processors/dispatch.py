@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import ssl
 import urllib.parse
 from collections.abc import Mapping
@@ -94,7 +95,11 @@ class Gateway:
     def watch_saturation(self) -> None:
         """Poll the server's metrics once a second, if it has any (started on first use)."""
         if self.settings.metrics_url and self._monitor is None:
-            self._monitor = asyncio.create_task(self._poll_metrics(), name="saturation-monitor")
+            # A context of its own: it is started from the first request that needs the
+            # gateway, whose batch id, request id and span would otherwise stay with it.
+            self._monitor = asyncio.create_task(
+                self._poll_metrics(), name="saturation-monitor", context=contextvars.Context()
+            )
 
     async def _poll_metrics(self) -> None:
         while True:
@@ -124,6 +129,7 @@ class Dispatcher:
         self._settings = settings
         self._global_limit = asyncio.Semaphore(settings.max_in_flight)
         self._gateways: dict[str, Gateway] = {}
+        metrics.admit_models(settings.model_gateways)
         self._names: list[str] = []
         self._wait_backoff = wait_exponential_jitter(
             multiplier=settings.backoff_initial_seconds, max=settings.backoff_max_seconds

@@ -237,7 +237,9 @@ class _Job:
                     "model_not_found",
                     f"No inference gateway is configured for model {request.model!r}.",
                 )
-                RequestMetrics(request.model).finished(unrouted)
+                # Not under its own name: a file of made-up model names would otherwise take
+                # every label slot from the models that are really served.
+                RequestMetrics(None).finished(unrouted)
                 line: ResultLine | None = unrouted
             else:
                 headers = {"content-type": "application/json", **self._headers}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import aiohttp
 from prometheus_client import Counter, Gauge, Histogram
@@ -112,6 +112,12 @@ class BoundedLabels:
 
 
 MODEL_LABELS = BoundedLabels(MODEL_LABEL_LIMIT)
+
+
+def admit_models(models: Iterable[str]) -> None:
+    """The configured models take their label slots first, so they are never `other`."""
+    for model in models:
+        MODEL_LABELS.label(model)
 
 
 @contextlib.contextmanager

@@ -14,6 +14,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+import msgspec
+
 from batch_gateway.clock import Clock
 from batch_gateway.errors import Unavailable
 from batch_gateway.events import EventLog, VersionConflict
@@ -25,7 +27,7 @@ from batch_gateway.events.batch_events import (
     BatchFailed,
     BatchValidated,
 )
-from batch_gateway.events.envelope import decode
+from batch_gateway.events.envelope import UnknownEventType, decode
 from batch_gateway.events.file_aggregate import evolve_file
 from batch_gateway.events.log import JobEntry
 from batch_gateway.logs import batch_context, request_context
@@ -98,7 +100,10 @@ class Validator:
                     # One bad batch must not stop the validator. Left unacknowledged, the entry
                     # is retried once its lease runs out, and after `max_deliveries` attempts it
                     # is poison: its batch fails and it moves to the dead-letter stream.
-                    logger.exception("validating the batch of entry %s failed", entry_id.decode())
+                    with batch_context(_batch_of(fields)):
+                        logger.exception(
+                            "validating the batch of entry %s failed", entry_id.decode()
+                        )
                     continue
                 if not done:
                     continue  # poison: already moved to the dead-letter stream
@@ -210,3 +215,11 @@ class Validator:
             await self._end(state, version, failed)
 
         await self._while_validating(batch_id, fail)
+
+
+def _batch_of(fields: dict[bytes, bytes]) -> str | None:
+    """The batch a `batch.created` entry is about, for a log line; None if it is unreadable."""
+    try:
+        return decode(fields[b"event"]).aggregate_id
+    except (KeyError, UnknownEventType, msgspec.DecodeError, msgspec.ValidationError):
+        return None

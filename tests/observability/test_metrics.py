@@ -156,3 +156,23 @@ def _assert_no_label_names(*values: str) -> None:
     for sample in samples():
         for forbidden in values:
             assert forbidden not in sample.labels.values(), (sample.name, sample.labels)
+
+
+def test_requests_for_a_model_no_gateway_serves_count_as_other(
+    start_simulator: StartSimulator, start_executing: StartExecuting, client_of: ClientOf
+) -> None:
+    sim = start_simulator()
+    routed = f"routed-{uuid.uuid4().hex[:8]}"
+    made_up = f"made-up-{uuid.uuid4().hex[:8]}"
+    client = client_of(start_executing(model_gateways={routed: GatewaySettings(url=sim.url)}))
+    labels = {"model": "other", "reason": "model_not_found"}
+    before = value("batch_gateway_requests_failed_total", **labels)
+
+    batch = start_batch(client, requests_file(3, made_up))
+    done = wait_until_status(client, batch.id, TERMINAL, 30.0)
+
+    assert done.status == "completed", done
+    assert value("batch_gateway_requests_failed_total", **labels) == before + 3
+    # The made-up name took no label slot; the configured model has one from the start.
+    assert made_up not in {s.labels.get("model") for s in samples()}
+    assert MODEL_LABELS.label(routed) == routed

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, cast
 
+import httpx
 import pytest
 import redis
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -158,6 +159,18 @@ def test_a_batch_continues_the_clients_trace_down_to_the_inference_server(
     assert {trace_id(span) for span in storage} == {TRACE_ID}
     assert {span_id(upload), span_id(validate)} <= parents
     assert {"storage.write", "storage.read"} <= {span.name for span in storage}
+
+
+def test_probes_and_scrapes_make_no_traces(
+    spans: InMemorySpanExporter, start_stack: StartStack
+) -> None:
+    stack = start_stack(with_processor=False)
+
+    for path in ("/health", "/ready", "/metrics"):
+        assert httpx.get(f"{stack.base_url}{path}").status_code == 200
+    assert httpx.get(f"{stack.base_url}/v1/batches").status_code in (200, 401, 403)
+
+    assert {span.name for span in spans.get_finished_spans()} == {"GET /v1/batches"}
 
 
 def test_events_carry_the_trace_context_of_whoever_appended_them(

@@ -14,7 +14,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import TracerProvider
 
-from batch_gateway.events import Envelope, FileDeleted
+from batch_gateway.events import Envelope, EventLog, FileDeleted
 from batch_gateway.events.envelope import decode, encode
 from batch_gateway.tracing import (
     configure_tracing,
@@ -216,3 +216,15 @@ def test_envelopes_keep_their_trace_context_and_old_ones_still_decode() -> None:
     document = encode(untraced)[1]
     assert b"trace" not in document  # written before tracing existed, or with it off
     assert decode(document).trace_context == {}
+
+
+async def test_an_oversized_tracestate_is_not_stored_with_every_event(
+    tracing_on: None, event_log: EventLog
+) -> None:
+    short, long = "vendor=x", ",".join(f"v{n}=" + "x" * 240 for n in range(8))
+    for tracestate, stored in ((short, short), (long, None)):
+        parent = {"traceparent": TRACEPARENT, "tracestate": tracestate}
+        with span("POST /v1/files", kind="server", parent=parent):
+            [envelope] = event_log.prepare("file-1", "t", 0, [FileDeleted(deleted_at=1)])
+        assert envelope.tracestate == stored
+        assert envelope.traceparent is not None
