@@ -35,9 +35,9 @@ async def waiting_jobs(client: aioredis.Redis, stream: str) -> int:
     """Entries of the job stream the executors' group has not read yet."""
     try:
         groups: list[dict[str, Any]] = await client.xinfo_groups(stream)
-    except redis.exceptions.ResponseError:
-        if await client.exists(stream):
-            raise  # not "no such key": an ACL or a failover, not an empty queue
+    except redis.exceptions.ResponseError as error:
+        if "no such key" not in str(error).lower():
+            raise  # WRONGTYPE, NOPERM, a failover: not an empty queue
         return 0  # no stream yet: nothing was ever queued in this class
     group = next((g for g in groups if _text(g.get("name")) == GROUP), None)
     if group is None:
