@@ -1,4 +1,5 @@
-"""Turning committed chunks into OpenAI's output and error files, idempotently.
+"""Ending a batch: its committed chunks turned into OpenAI's output and error files,
+idempotently, then its terminal event.
 
 The files get ids derived from the batch id, so a processor that re-finalizes after a crash
 (or after losing the job mid-way) writes the same bytes under the same key and finds the
@@ -10,12 +11,23 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 from collections.abc import AsyncIterator
 
 from batch_gateway.events import EventLog, FileUploaded, VersionConflict
 from batch_gateway.events.batch_aggregate import BatchState
+from batch_gateway.events.batch_events import (
+    BatchCancelled,
+    BatchCompleted,
+    BatchExpired,
+    BatchFinalizing,
+)
 from batch_gateway.processors.chunks import committed_lines
+from batch_gateway.processors.ownership import Ownership
+from batch_gateway.secret_store import SecretStore
 from batch_gateway.storage import ObjectStorage, file_object_key, result_chunk_key
+
+logger = logging.getLogger(__name__)
 
 _FILENAMES = {"output": "{}_output.jsonl", "errors": "{}_error.jsonl"}
 
@@ -74,3 +86,48 @@ async def remove_chunks(storage: ObjectStorage, state: BatchState) -> None:
     for chunk in state.chunks:
         for kind in _FILENAMES:
             await storage.delete(result_chunk_key(state.tenant, state.id, chunk, kind))
+
+
+async def end_batch(
+    ownership: Ownership,
+    stopped_for: str | None,
+    *,
+    log: EventLog,
+    storage: ObjectStorage,
+    secrets: SecretStore,
+    now: int,
+    default_expiry: int,
+) -> BatchState:
+    """Finalize the owned batch: its files, then `batch.completed`, or `batch.cancelled` /
+    `batch.expired` when dispatch was stopped for that (or a cancel is pending). Returns the
+    final state; the chunks and the captured headers are gone afterwards."""
+    state = ownership.state
+    if stopped_for is None and state.status == "in_progress":
+        state = await ownership.append([BatchFinalizing(finalizing_at=now)])
+    expiry = state.output_expires_after_seconds or default_expiry
+    output, errors = [
+        await write_result_file(log, storage, state, kind, now, expiry)
+        for kind in ("output", "errors")
+    ]
+    counts, usage = state.request_counts, state.usage
+    ending: BatchCompleted | BatchCancelled | BatchExpired
+    if state.status == "cancelling" or stopped_for == "cancelled":
+        ending = BatchCancelled(
+            cancelled_at=now, request_counts=counts, usage=usage,
+            output_file_id=output, error_file_id=errors,
+        )  # fmt: skip
+    elif stopped_for == "expired":
+        ending = BatchExpired(
+            expired_at=now, request_counts=counts, usage=usage,
+            output_file_id=output, error_file_id=errors,
+        )  # fmt: skip
+    else:
+        ending = BatchCompleted(
+            completed_at=now, request_counts=counts, usage=usage,
+            output_file_id=output, error_file_id=errors,
+        )  # fmt: skip
+    final = await ownership.append([ending])
+    await remove_chunks(storage, final)
+    await secrets.delete(final.id)
+    logger.info("batch %s ended %s: %s", final.id, final.status, final.request_counts)
+    return final

@@ -23,19 +23,15 @@ from batch_gateway.clock import Clock
 from batch_gateway.events import EventLog
 from batch_gateway.events.aggregate_store import AggregateStore
 from batch_gateway.events.batch_aggregate import BatchState, evolve_batch
-from batch_gateway.events.batch_events import (
-    BatchCancelled,
-    BatchCompleted,
-    BatchExpired,
-    BatchFailed,
-    BatchFinalizing,
-)
 from batch_gateway.events.batch_events import BatchError as BatchErrorItem
+from batch_gateway.events.batch_events import (
+    BatchFailed,
+)
 from batch_gateway.events.file_aggregate import evolve_file
 from batch_gateway.logs import batch_context, request_context
 from batch_gateway.processors.chunks import ChunkSink, committed_custom_ids
 from batch_gateway.processors.dispatch import Dispatcher
-from batch_gateway.processors.finalize import remove_chunks, write_result_file
+from batch_gateway.processors.finalize import end_batch
 from batch_gateway.processors.metrics import RequestMetrics, job_phase
 from batch_gateway.processors.ownership import LostJob, Ownership
 from batch_gateway.processors.requests import ANY, Request, requests_of
@@ -327,35 +323,15 @@ class _Job:
 
     async def _finish(self) -> None:
         context = self._context
-        now = int(context.clock())
-        state = self.state
-        if self._reason is None and state.status == "in_progress":
-            state = await self._ownership.append([BatchFinalizing(finalizing_at=now)])
-        expiry = state.output_expires_after_seconds or context.settings.output_expiry_seconds
-        files = [
-            await write_result_file(context.log, context.storage, state, kind, now, expiry)
-            for kind in ("output", "errors")
-        ]
-        counts, usage = state.request_counts, state.usage
-        if state.status == "cancelling" or self._reason == "cancelled":
-            ending: BatchCompleted | BatchCancelled | BatchExpired = BatchCancelled(
-                cancelled_at=now, request_counts=counts, usage=usage,
-                output_file_id=files[0], error_file_id=files[1],
-            )  # fmt: skip
-        elif self._reason == "expired":
-            ending = BatchExpired(
-                expired_at=now, request_counts=counts, usage=usage,
-                output_file_id=files[0], error_file_id=files[1],
-            )  # fmt: skip
-        else:
-            ending = BatchCompleted(
-                completed_at=now, request_counts=counts, usage=usage,
-                output_file_id=files[0], error_file_id=files[1],
-            )  # fmt: skip
-        final = await self._ownership.append([ending])
-        await remove_chunks(context.storage, final)
-        await context.secrets.delete(final.id)
-        logger.info("batch %s ended %s: %s", final.id, final.status, final.request_counts)
+        await end_batch(
+            self._ownership,
+            self._reason,
+            log=context.log,
+            storage=context.storage,
+            secrets=context.secrets,
+            now=int(context.clock()),
+            default_expiry=context.settings.output_expiry_seconds,
+        )
 
     async def _fail(self, code: str, message: str) -> None:
         now = int(self._context.clock())
