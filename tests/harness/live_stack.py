@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -34,7 +35,6 @@ from batch_gateway.settings import (
     ProjectorSettings,
     settings_for,
 )
-from batch_gateway.stack.redis_server import free_port
 from batch_gateway.storage import StorageSettings
 
 START_TIMEOUT_SECONDS = 30.0
@@ -49,7 +49,11 @@ class LiveStack:
         processor_overrides: Mapping[str, Any] | None = None,
         with_processor: bool = True,
     ) -> None:
-        self.settings = msgspec.structs.replace(settings, port=free_port())
+        # Bound here and handed to uvicorn: a port picked now and bound later could be taken
+        # meanwhile (by any connection's ephemeral port), failing a test at random.
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self.settings = msgspec.structs.replace(settings, port=self._socket.getsockname()[1])
         self._clock = clock
         self._processor_overrides = dict(processor_overrides or {})
         self._with_processor = with_processor
@@ -75,6 +79,7 @@ class LiveStack:
             self._server.should_exit = True
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout=30)
+        self._socket.close()
 
     def _main(self) -> None:
         try:
@@ -95,18 +100,18 @@ class LiveStack:
             access_log=False,
         )
         self._server = uvicorn.Server(config)
-        projector_settings = settings_for(ProjectorSettings, self.settings, port=free_port())
+        # Port 0: the probe servers bind whatever is free (no test reads them here).
+        projector_settings = settings_for(ProjectorSettings, self.settings, port=0)
         processor_settings = settings_for(
             ProcessorSettings,
             self.settings,
             # Validation only, unless a test asks for execution (and names a gateway for it):
             # most tests want a validated batch to stay `in_progress`, waiting for a processor.
             **(
-                {"port": free_port(), "name": "live-stack", "roles": ["validate"]}
-                | self._processor_overrides
+                {"port": 0, "name": "live-stack", "roles": ["validate"]} | self._processor_overrides
             ),
         )
-        serving = asyncio.create_task(self._server.serve())
+        serving = asyncio.create_task(self._server.serve(sockets=[self._socket]))
         tasks = [asyncio.create_task(run_projector(projector_settings, self._stop))]
         if self._with_processor:
             tasks.append(
