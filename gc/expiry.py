@@ -38,7 +38,7 @@ from batch_gateway.events.batch_events import BatchExpired, RequestCounts
 from batch_gateway.events.file_aggregate import evolve_file
 from batch_gateway.gc.schedule import UNCLAIMED_EXPIRABLE
 from batch_gateway.processors.requests import ANY, requests_of
-from batch_gateway.processors.result_lines import encode_line, unanswered
+from batch_gateway.processors.result_lines import LineCounter, encode_line, unanswered
 from batch_gateway.storage import ObjectNotFound, ObjectStorage, file_object_key
 
 logger = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ class Expirer:
         if input_file is None or input_file.lifecycle != "active":
             return None
         key = file_object_key(state.tenant, file_id)
-        counter = _LineCounter()
+        counter = LineCounter()
         try:
             size = await self._storage.write(
                 key, counter.count(_expired_lines(self._storage, input_file.storage_key))
@@ -202,16 +202,6 @@ class Expirer:
         except VersionConflict:
             return await self._error_file(state)  # another gc published it just now: use that
         return ErrorFile(file_id, key, size, counter.lines)
-
-
-class _LineCounter:
-    def __init__(self) -> None:
-        self.lines = 0
-
-    async def count(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        async for chunk in chunks:
-            self.lines += chunk.count(b"\n")
-            yield chunk
 
 
 async def _expired_lines(storage: ObjectStorage, input_key: str) -> AsyncIterator[bytes]:

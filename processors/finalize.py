@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator
 
 from batch_gateway.events import EventLog, FileUploaded, VersionConflict
 from batch_gateway.events.batch_aggregate import BatchState
@@ -24,6 +23,7 @@ from batch_gateway.events.batch_events import (
 )
 from batch_gateway.processors.chunks import committed_lines
 from batch_gateway.processors.ownership import Ownership
+from batch_gateway.processors.result_lines import LineCounter
 from batch_gateway.secret_store import SecretStore
 from batch_gateway.storage import ObjectStorage, file_object_key, result_chunk_key
 
@@ -34,20 +34,6 @@ _FILENAMES = {"output": "{}_output.jsonl", "errors": "{}_error.jsonl"}
 
 def result_file_id(batch_id: str, kind: str) -> str:
     return "file-" + hashlib.sha256(f"{batch_id}:{kind}".encode()).hexdigest()[:24]
-
-
-class _Counted:
-    """Passes bytes through while counting lines."""
-
-    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
-        self._chunks = chunks
-        self.lines = 0
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for data in self._chunks:
-            # Every result line ends with a newline, so counting them counts lines.
-            self.lines += data.count(b"\n")
-            yield data
 
 
 async def write_result_file(
@@ -61,8 +47,9 @@ async def write_result_file(
     """Write the batch's `kind` file from its committed chunks; its id, or None if empty."""
     file_id = result_file_id(state.id, kind)
     key = file_object_key(state.tenant, file_id)
-    counted = _Counted(committed_lines(storage, state.tenant, state.id, state.chunks, kind))
-    size = await storage.write(key, counted.__aiter__())
+    counter = LineCounter()
+    lines = committed_lines(storage, state.tenant, state.id, state.chunks, kind)
+    size = await storage.write(key, counter.count(lines))
     if size == 0:
         await storage.delete(key)
         return None
@@ -73,7 +60,7 @@ async def write_result_file(
         created_at=created_at,
         expires_at=created_at + expiry_seconds,
         storage_key=key,
-        line_count=counted.lines,
+        line_count=counter.lines,
     )
     # A conflict means an earlier finalize of this batch made the file, from the same chunks.
     with contextlib.suppress(VersionConflict):

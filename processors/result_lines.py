@@ -12,6 +12,7 @@ beyond their `usage`.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 
 import msgspec
 
@@ -126,3 +127,16 @@ _line_decoder = msgspec.json.Decoder(ResultLine)
 
 def decode_line(raw: bytes) -> ResultLine:
     return _line_decoder.decode(raw)
+
+
+class LineCounter:
+    """Counts the lines of a result file while its bytes stream into storage (its event
+    records `line_count`). Every result line ends with a newline, so newlines are lines."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+
+    async def count(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        async for chunk in chunks:
+            self.lines += chunk.count(b"\n")
+            yield chunk
