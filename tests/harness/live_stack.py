@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import socket
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -36,11 +35,12 @@ from batch_gateway.settings import (
     settings_for,
 )
 from batch_gateway.storage import StorageSettings
+from tests.harness.loop_thread import LoopThread
 
 START_TIMEOUT_SECONDS = 30.0
 
 
-class LiveStack:
+class LiveStack(LoopThread):
     def __init__(
         self,
         settings: ApiServerSettings,
@@ -49,6 +49,7 @@ class LiveStack:
         processor_overrides: Mapping[str, Any] | None = None,
         with_processor: bool = True,
     ) -> None:
+        super().__init__("live stack", START_TIMEOUT_SECONDS)
         # Bound here and handed to uvicorn: a port picked now and bound later could be taken
         # meanwhile (by any connection's ephemeral port), failing a test at random.
         self._socket = socket.socket()
@@ -57,40 +58,22 @@ class LiveStack:
         self._clock = clock
         self._processor_overrides = dict(processor_overrides or {})
         self._with_processor = with_processor
-        self._thread = threading.Thread(target=self._main, name="live-stack", daemon=True)
-        self._started = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
         self._server: uvicorn.Server | None = None
-        self._error: BaseException | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.settings.port}"
 
-    def __enter__(self) -> LiveStack:
-        self._thread.start()
-        if not self._started.wait(START_TIMEOUT_SECONDS) or self._error is not None:
-            raise RuntimeError("the live stack did not start") from self._error
-        return self
-
     def __exit__(self, *exc_info: object) -> None:
-        if self._loop is not None and self._stop is not None and self._server is not None:
-            self._server.should_exit = True
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=30)
+        super().__exit__(*exc_info)
         self._socket.close()
 
-    def _main(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as error:
-            self._error = error
-            self._started.set()
+    def _stopping(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        super()._stopping()
 
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
+    async def _serve(self, stop: asyncio.Event) -> None:
         config = uvicorn.Config(
             create_app(self.settings, self._clock),
             host="127.0.0.1",
@@ -112,11 +95,9 @@ class LiveStack:
             ),
         )
         serving = asyncio.create_task(self._server.serve(sockets=[self._socket]))
-        tasks = [asyncio.create_task(run_projector(projector_settings, self._stop))]
+        tasks = [asyncio.create_task(run_projector(projector_settings, stop))]
         if self._with_processor:
-            tasks.append(
-                asyncio.create_task(run_processor(processor_settings, self._stop, self._clock))
-            )
+            tasks.append(asyncio.create_task(run_processor(processor_settings, stop, self._clock)))
         while not self._server.started:
             if serving.done():
                 await serving  # raises what stopped it
@@ -124,7 +105,7 @@ class LiveStack:
             await asyncio.sleep(0.01)
         for task in tasks:
             task.add_done_callback(_report_crash)
-        self._started.set()
+        self._ready()
         try:
             await serving
         finally:

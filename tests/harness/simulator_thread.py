@@ -1,32 +1,23 @@
-"""The inference simulator serving from a thread of its own, for tests that block.
-
-Tests driving a live stack with the (synchronous) OpenAI SDK block their own thread while they
-wait; a simulator in that thread's event loop would stop answering meanwhile. This one keeps its
-own loop, and `stats()` reads the counts in that loop, so they are never read mid-update.
-"""
+"""The inference simulator serving from a thread of its own, for tests that block
+(`LoopThread`); `stats()` reads the counts in its loop, so they are never read mid-update."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import threading
-from types import TracebackType
 
 from batch_gateway.simulator import SimulatorSettings, SimulatorStats, running_simulator
 from batch_gateway.simulator.component import RunningSimulator
+from tests.harness.loop_thread import LoopThread
 
 START_TIMEOUT_SECONDS = 10.0
 
 
-class SimulatorThread:
+class SimulatorThread(LoopThread):
     def __init__(self, settings: SimulatorSettings) -> None:
+        super().__init__("simulator", START_TIMEOUT_SECONDS)
         self._settings = settings
-        self._thread = threading.Thread(target=self._main, name="simulator", daemon=True)
-        self._started = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
         self._running: RunningSimulator | None = None
-        self._error: BaseException | None = None
 
     @property
     def url(self) -> str:
@@ -47,33 +38,8 @@ class SimulatorThread:
         )
         return future.result(timeout=START_TIMEOUT_SECONDS)
 
-    def __enter__(self) -> SimulatorThread:
-        self._thread.start()
-        if not self._started.wait(START_TIMEOUT_SECONDS) or self._error is not None:
-            raise RuntimeError("the simulator did not start") from self._error
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=30)
-
-    def _main(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as error:
-            self._error = error
-            self._started.set()
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
+    async def _serve(self, stop: asyncio.Event) -> None:
         async with running_simulator(self._settings) as running:
             self._running = running
-            self._started.set()
-            await self._stop.wait()
+            self._ready()
+            await stop.wait()
