@@ -36,49 +36,6 @@ class ProcessMemory:
         return True
 
 
-class PeakGrowth:
-    """How far a process's resident memory rose above its size at the start of a `with` block.
-
-    The kernel's own high-water mark is used when it can be reset (Linux 4.0+, our own
-    processes); a sampler thread reading the current size every few milliseconds backs it
-    up, and is all there is otherwise.
-    """
-
-    def __init__(self, pid: int, interval: float = 0.005) -> None:
-        self._memory = ProcessMemory(pid)
-        self._interval = interval
-        self._stop = threading.Event()
-        self._sampler = threading.Thread(target=self._sample, name="rss-sampler", daemon=True)
-        self._exact = False
-        self._baseline = 0
-        self._sampled_peak = 0
-        self.growth = 0
-        """Bytes above the baseline at the peak; set when the block ends."""
-
-    def _sample(self) -> None:
-        while not self._stop.wait(self._interval):
-            self._sampled_peak = max(self._sampled_peak, self._memory.rss())
-
-    def __enter__(self) -> PeakGrowth:
-        self._exact = self._memory.reset_peak()
-        self._baseline = self._sampled_peak = self._memory.rss()
-        self._sampler.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        self._sampler.join()
-        peak = max(self._sampled_peak, self._memory.rss())
-        if self._exact:
-            peak = max(peak, self._memory.peak())
-        self.growth = peak - self._baseline
-
-
 class PhasePeaks:
     """A process's peak resident memory in each of a sequence of named phases, as growth
     above its size when the `with` block began (phases are entered with `enter`).
@@ -139,3 +96,31 @@ class PhasePeaks:
         with self._lock, contextlib.suppress(OSError):
             self._close_phase()
         self._phase = None
+
+
+class PeakGrowth:
+    """How far a process's resident memory rose above its size at the start of a `with` block.
+
+    The kernel's own high-water mark is used when it can be reset (Linux 4.0+, our own
+    processes); a sampler thread reading the current size every few milliseconds backs it
+    up, and is all there is otherwise.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.005) -> None:
+        self._phases = PhasePeaks(pid, interval)
+        self.growth = 0
+        """Bytes above the baseline at the peak; set when the block ends."""
+
+    def __enter__(self) -> PeakGrowth:
+        self._phases.__enter__()
+        self._phases.enter("block")  # the whole block is its one phase
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._phases.__exit__(exc_type, exc, traceback)
+        self.growth = self._phases.growth["block"]
