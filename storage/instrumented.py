@@ -44,6 +44,9 @@ DURATION = Histogram(
 BYTES = Counter(
     "batch_gateway_storage_bytes_total", "Bytes written to and read from storage.", ["operation"]
 )
+# Resolved once: the read counter moves with every chunk streamed.
+_BYTES_WRITTEN = BYTES.labels("write")
+_BYTES_READ = BYTES.labels("read")
 
 
 class InstrumentedStorage:
@@ -99,7 +102,7 @@ class InstrumentedStorage:
     async def write(self, key: str, chunks: AsyncIterable[bytes]) -> int:
         with self._operation("write"):
             written = await self._inner.write(key, chunks)
-        BYTES.labels("write").inc(written)
+        _BYTES_WRITTEN.inc(written)
         return written
 
     async def read(self, key: str) -> ObjectReader:
@@ -145,7 +148,7 @@ class _CountedChunks:
 
     async def read_chunk(self) -> bytes:
         chunk = await anext(self._reader, b"")
-        BYTES.labels("read").inc(len(chunk))
+        _BYTES_READ.inc(len(chunk))
         return chunk
 
     async def close(self) -> None:
