@@ -4,7 +4,7 @@ Every state change of a file or batch is an event appended here; PostgreSQL proj
 processors, subscribers and the garbage collector all read from it (see ADR 0002).
 """
 
-from batch_gateway.events.envelope import Envelope, Recorded, StreamId
+from batch_gateway.events.envelope import Envelope, Recorded, StreamId, Unreadable
 from batch_gateway.events.log import EventLog, VersionConflict
 from batch_gateway.events.types import (
     Event,
@@ -24,5 +24,6 @@ __all__ = [
     "FileUploaded",
     "Recorded",
     "StreamId",
+    "Unreadable",
     "VersionConflict",
 ]

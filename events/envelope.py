@@ -67,6 +67,15 @@ class Recorded(msgspec.Struct, frozen=True):
     envelope: Envelope
 
 
+class Unreadable(msgspec.Struct, frozen=True):
+    """An entry of the log that does not decode into an event this code knows: its document as
+    stored, and why it could not be read."""
+
+    stream_id: StreamId
+    document: bytes
+    error: str
+
+
 class _Wire(msgspec.Struct, frozen=True, omit_defaults=True):
     id: str
     type: str

@@ -17,6 +17,7 @@ from batch_gateway.events.envelope import (
     Envelope,
     Recorded,
     StreamId,
+    Unreadable,
     decode,
     encode,
 )
@@ -144,15 +145,25 @@ class EventLog:
 
     async def read(self, after: StreamId = ORIGIN, count: int = 1000) -> list[Recorded]:
         """Up to `count` entries of the global stream that come after `after`."""
+        return [_decoded(entry) for entry in await self._range(after, count)]
+
+    async def read_entries(
+        self, after: StreamId = ORIGIN, count: int = 1000
+    ) -> list[Recorded | Unreadable]:
+        """As `read`, but an entry that does not decode comes back as `Unreadable` instead of
+        failing the whole read (the projector sets such entries aside)."""
+        return [_decoded_or_unreadable(entry) for entry in await self._range(after, count)]
+
+    async def _range(self, after: StreamId, count: int) -> StreamEntries:
         entries = await self._redis.xrange(
             self._keys.global_stream, min=f"({after}", max="+", count=count
         )
-        return _decode_entries(cast(StreamEntries, entries))
+        return cast(StreamEntries, entries)
 
     async def read_aggregate(self, aggregate_id: str) -> list[Recorded]:
         """Every event of one aggregate, oldest first."""
         entries = await self._redis.xrange(self._keys.aggregate_stream(aggregate_id))
-        return _decode_entries(cast(StreamEntries, entries))
+        return [_decoded(entry) for entry in cast(StreamEntries, entries)]
 
     async def tail(
         self,
@@ -168,14 +179,36 @@ class EventLog:
             if aggregate_id is None
             else self._keys.aggregate_stream(aggregate_id)
         )
+        entries = await self._wait_for(stream, after, block_ms, count)
+        return [_decoded(entry) for entry in entries]
+
+    async def tail_entries(
+        self, after: StreamId, *, block_ms: int, count: int = 1000
+    ) -> list[Recorded | Unreadable]:
+        """As `tail` on the global stream, with undecodable entries as `Unreadable`."""
+        entries = await self._wait_for(self._keys.global_stream, after, block_ms, count)
+        return [_decoded_or_unreadable(entry) for entry in entries]
+
+    async def _wait_for(
+        self, stream: str, after: StreamId, block_ms: int, count: int
+    ) -> StreamEntries:
         reply = await self._redis.xread({stream: str(after)}, count=count, block=block_ms)
         if not reply:
             return []
         # RESP2 shape, which the client is opened with: [[stream, entries]].
-        return _decode_entries(cast(list[tuple[bytes, StreamEntries]], reply)[0][1])
+        return cast(list[tuple[bytes, StreamEntries]], reply)[0][1]
 
 
-def _decode_entries(entries: StreamEntries) -> list[Recorded]:
-    return [
-        Recorded(StreamId.parse(raw_id), decode(fields[b"event"])) for raw_id, fields in entries
-    ]
+def _decoded(entry: tuple[bytes, dict[bytes, bytes]]) -> Recorded:
+    raw_id, fields = entry
+    return Recorded(StreamId.parse(raw_id), decode(fields[b"event"]))
+
+
+def _decoded_or_unreadable(entry: tuple[bytes, dict[bytes, bytes]]) -> Recorded | Unreadable:
+    try:
+        return _decoded(entry)
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError, KeyError) as error:
+        # ValueError covers an unknown event type and a failed upcast; KeyError a missing field.
+        raw_id, fields = entry
+        document = fields.get(b"event", b"")
+        return Unreadable(StreamId.parse(raw_id), document, f"{type(error).__name__}: {error}")

@@ -8,11 +8,11 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
-from psycopg import AsyncCursor, OperationalError
+from psycopg import AsyncConnection, AsyncCursor, InterfaceError, OperationalError
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
-from batch_gateway.events import EventLog, Recorded, StreamId
+from batch_gateway.events import EventLog, Recorded, StreamId, Unreadable
 from batch_gateway.projections.batches import BatchesProjection
 from batch_gateway.projections.checkpoint import (
     PROJECTION_NAME,
@@ -20,6 +20,7 @@ from batch_gateway.projections.checkpoint import (
     lock_checkpoint,
     read_checkpoint,
 )
+from batch_gateway.projections.dead_letters import DeadLetter, report, set_aside
 from batch_gateway.projections.files import FilesProjection
 from batch_gateway.projections.metrics import (
     PROJECTED_EVENTS,
@@ -28,6 +29,10 @@ from batch_gateway.projections.metrics import (
 from batch_gateway.redis_client import REDIS_OUTAGE
 
 logger = logging.getLogger(__name__)
+
+# PostgreSQL going away (or a pool with no connection to give): wait and retry, never a reason
+# to set an event aside. Anything else raised while applying an event is about that event.
+POSTGRES_OUTAGE = (OperationalError, InterfaceError)
 
 
 class Projection(Protocol):
@@ -63,7 +68,7 @@ class Projector:
         rebuilds). Stops when the log has nothing more past the checkpoint."""
         applied = 0
         position = await self.position()
-        while records := await self._log.read(position, self._batch_size):
+        while records := await self._log.read_entries(position, self._batch_size):
             applied += await self.apply(records)
             position = records[-1].stream_id
         return applied
@@ -75,34 +80,79 @@ class Projector:
             try:
                 if position is None:
                     position = await self.position()
-                records = await self._log.tail(position, block_ms=block_ms, count=self._batch_size)
+                records = await self._log.tail_entries(
+                    position, block_ms=block_ms, count=self._batch_size
+                )
                 if records:
                     await self.apply(records)
                     position = records[-1].stream_id
-            except (*REDIS_OUTAGE, OperationalError) as error:
+            except (*REDIS_OUTAGE, *POSTGRES_OUTAGE) as error:
                 logger.warning("projector backing off after: %s", error)
                 # Re-read the checkpoint after reconnecting: another projector may have moved it.
                 position = None
                 await _sleep_unless(stop, 1.0)
 
-    async def apply(self, records: Sequence[Recorded]) -> int:
-        """Apply `records` (in log order) in one transaction with the checkpoint."""
+    async def apply(self, records: Sequence[Recorded | Unreadable]) -> int:
+        """Apply `records` (in log order) in one transaction with the checkpoint; returns how
+        many were new to it. An entry the projections cannot apply is set aside as a dead
+        letter in that transaction instead (projections/dead_letters.py)."""
         if not records:
             return 0  # nothing to write, not even the first checkpoint row
+        try:
+            return await self._apply(records, isolated=False)
+        except POSTGRES_OUTAGE:
+            raise
+        except Exception:
+            # Rolled back whole: apply again, each entry in a savepoint of its own, so that
+            # only the one that fails is set aside. The fast path above needs no savepoints.
+            return await self._apply(records, isolated=True)
+
+    async def _apply(self, records: Sequence[Recorded | Unreadable], *, isolated: bool) -> int:
+        dead: list[DeadLetter] = []
         async with self._pool.connection() as conn, conn.transaction():
             cursor = conn.cursor()
             checkpoint = await lock_checkpoint(cursor, PROJECTION_NAME)
             fresh = [record for record in records if record.stream_id > checkpoint]
             for record in fresh:
-                for projection in self._projections:
-                    await projection.apply(cursor, record)
+                if isinstance(record, Unreadable):
+                    dead.append(DeadLetter(record, record.error))
+                elif isolated:
+                    error = await self._apply_in_savepoint(conn, cursor, record)
+                    if error is not None:
+                        dead.append(DeadLetter(record, error))
+                else:
+                    await self._apply_one(cursor, record)
+            for letter in dead:
+                await set_aside(cursor, letter)
             if fresh:
                 await advance_checkpoint(cursor, PROJECTION_NAME, self._schema, fresh[-1].stream_id)
-        if fresh:
-            # Committed: counted once, whatever redelivers them (the checkpoint filters them).
-            count_finished(fresh)
-            PROJECTED_EVENTS.inc(len(fresh))
+        # Committed: counted once, whatever redelivers them (the checkpoint filters them).
+        report(dead)
+        applied = [
+            record
+            for record in fresh
+            if isinstance(record, Recorded) and all(letter.entry is not record for letter in dead)
+        ]
+        count_finished(applied)
+        PROJECTED_EVENTS.inc(len(applied))
         return len(fresh)
+
+    async def _apply_one(self, cursor: AsyncCursor[TupleRow], record: Recorded) -> None:
+        for projection in self._projections:
+            await projection.apply(cursor, record)
+
+    async def _apply_in_savepoint(
+        self, conn: AsyncConnection[TupleRow], cursor: AsyncCursor[TupleRow], record: Recorded
+    ) -> str | None:
+        """Apply one event in a savepoint; the error that made it roll back, if any."""
+        try:
+            async with conn.transaction():
+                await self._apply_one(cursor, record)
+        except POSTGRES_OUTAGE:
+            raise
+        except Exception as error:  # recorded with the dead letter
+            return f"{type(error).__name__}: {error}"
+        return None
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

@@ -27,6 +27,7 @@ from tests.helm.schema_walk import chart_schema
 COUNTERS = {
     "batch_gateway_api_requests_total": {"method", "path", "status_code", "app_name"},
     "batch_gateway_projector_events_total": set(),
+    "batch_gateway_projector_dead_letters_total": set(),
     "batch_gateway_batches_finished_total": {"status"},
     "batch_gateway_validations_total": {"outcome"},
     "batch_gateway_requests_dispatched_total": {"model"},
@@ -87,6 +88,7 @@ ALERTS = {
     "BatchGatewayNoExecutingProcessor",
     "BatchGatewayComponentDown",
     "BatchGatewayProjectionLagHigh",
+    "BatchGatewayProjectionDeadLetters",
 }
 
 
