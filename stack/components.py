@@ -10,12 +10,19 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from batch_gateway.settings import ProcessorSettings, SettingsError, load_settings
 from batch_gateway.stack.redis_server import free_port
 
 COMPONENTS = ("apiserver", "projector", "processor", "gc", "simulator")
+# Stopped one after another in this order: no new work first (the API), then the processors
+# while what they answer to is still up (the simulator, Redis, PostgreSQL), then what records
+# and expires their work, and the downstream last.
+STOP_ORDER = ("apiserver", "processor", "gc", "projector", "simulator")
 INFERENCE_URL_VARIABLE = "BATCH_GATEWAY_GLOBAL_INFERENCE_GATEWAY_URL"
 READY_TIMEOUT_SECONDS = 60.0
 STOP_GRACE_SECONDS = 15.0
+# On top of the processor's own shutdown grace: its jobs' final commits and acknowledgements.
+PROCESSOR_STOP_MARGIN_SECONDS = 15.0
 
 
 class Component:
@@ -38,9 +45,27 @@ class Component:
         command += ["--host", self.host, "--port", str(self.port)]
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
+            # A process group of its own: Ctrl-C in the terminal reaches `up` alone, which then
+            # stops the components in order instead of all of them at once.
             self.process = subprocess.Popen(
-                command, env={**os.environ, **environment}, stdout=log, stderr=log
+                command,
+                env={**os.environ, **environment},
+                stdout=log,
+                stderr=log,
+                process_group=0,
             )
+
+    def stop(self, grace: float) -> None:
+        """SIGTERM, then up to `grace` seconds to exit cleanly, then SIGKILL."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
     def wait_until_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
@@ -114,15 +139,17 @@ class ComponentSet:
             time.sleep(0.5)
 
     def stop(self) -> None:
-        for component in self._running:
-            if component.process is not None and component.process.poll() is None:
-                component.process.terminate()
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for component in self._running:
-            if component.process is None:
-                continue
-            try:
-                component.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                component.process.kill()
-                component.process.wait()
+        """Stop the components one at a time, in `STOP_ORDER`, each with its grace period."""
+        for name in STOP_ORDER:
+            for component in self._running:
+                if component.name == name:
+                    component.stop(self._grace(name))
+
+    def _grace(self, name: str) -> float:
+        if name != "processor":
+            return STOP_GRACE_SECONDS
+        try:
+            settings = load_settings(ProcessorSettings, {**os.environ, **self._environment})
+        except SettingsError:
+            return STOP_GRACE_SECONDS  # it refused to start with these settings anyway
+        return settings.shutdown_grace_seconds + PROCESSOR_STOP_MARGIN_SECONDS

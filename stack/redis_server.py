@@ -61,8 +61,10 @@ class EmbeddedRedis:
             *persistence,
             *self._extra_args,
         ]  # fmt: skip
+        # Its own process group: a Ctrl-C meant for `up` must not stop Redis before the
+        # components that still write to it.
         self._process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, process_group=0
         )
         self._wait_until_ready()
 

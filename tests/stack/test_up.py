@@ -13,55 +13,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from openai import OpenAI
 
 from batch_gateway.stack.redis_server import free_port
+from tests.harness.up_process import START_TIMEOUT_SECONDS, UpProcess
 
-START_TIMEOUT_SECONDS = 90.0
 REQUESTS = (
     b'{"custom_id": "1", "method": "POST", "url": "/v1/chat/completions",'
     b' "body": {"model": "sim-model", "messages": [{"role": "user", "content": "hi"}]}}\n'
 )
-
-
-class UpProcess:
-    def __init__(self, data_dir: Path, port: int, *extra: str) -> None:
-        self.port = port
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "batch_gateway", "up", "--data-dir", str(data_dir),
-             "--port", str(port), *extra],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        self.banner = self._read_banner()
-
-    def _read_banner(self) -> str:
-        assert self.process.stdout is not None
-        lines: list[str] = []
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline().decode()
-            if not line:
-                break
-            lines.append(line)
-            if line.startswith("Press Ctrl-C"):
-                return "".join(lines)
-        self.process.kill()
-        raise AssertionError("`up` did not come up:\n" + "".join(lines))
-
-    def client(self) -> OpenAI:
-        return OpenAI(
-            base_url=f"http://127.0.0.1:{self.port}/v1",
-            api_key="unused",
-            _strict_response_validation=True,
-        )
-
-    def interrupt(self) -> int:
-        self.process.send_signal(signal.SIGINT)
-        code = self.process.wait(timeout=60)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        return code
 
 
 @pytest.fixture
