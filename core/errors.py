@@ -51,6 +51,14 @@ class PayloadTooLarge(BatchGatewayError):
     error_type = "invalid_request_error"
 
 
+class RequestTimeout(BatchGatewayError):
+    """The client stopped sending its request body part-way."""
+
+    status_code = 408
+    error_type = "invalid_request_error"
+    default_code = "request_timeout"
+
+
 class Unavailable(BatchGatewayError):
     """A backing service (Redis, PostgreSQL, storage) does not answer; worth a retry."""
 

@@ -57,6 +57,9 @@ class FileLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     # Batch input files expire after 30 days unless the upload says otherwise, as at OpenAI.
     batch_default_expiry_seconds: Annotated[int, msgspec.Meta(gt=0)] = 2_592_000
     max_filename_length: Annotated[int, msgspec.Meta(gt=0)] = 512
+    # An upload that sends nothing for this long is dropped, and nothing of it is kept: a
+    # client trickling bytes (or gone without closing) must not hold a connection forever.
+    upload_idle_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 60.0
 
 
 DEFAULT_ENDPOINTS = [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -40,6 +41,9 @@ TERMINAL_EVENT_TYPES = frozenset(
 _CREATED = str(BatchCreated.__struct_config__.tag)
 KEEP_ALIVE = b": keep-alive\n\n"
 _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# Not `\d` nor `str.isdigit`: both take digits of every script, which `int` then accepts.
+_EVENT_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
+_MAX_STREAM_PART = 2**64 - 1
 
 
 def sse_message(entry: RawEntry) -> bytes:
@@ -122,11 +126,14 @@ async def follow_batch(
 
 
 def _parse_resume(value: str | None, param: str) -> StreamId | None:
+    """A Redis stream id, `MS-SEQ` or `MS`, each part ASCII digits within 64 bits; anything
+    else is a 400 (a stream cut short instead would make an EventSource reconnect forever)."""
     if value is None or not value.strip():
         return None
-    ms, separator, seq = value.strip().partition("-")
-    if not (ms.isdigit() and (not separator or seq.isdigit())):
+    match = _EVENT_ID.fullmatch(value.strip())
+    parts = (int(match.group(1)), int(match.group(2) or 0)) if match else None
+    if parts is None or max(parts) > _MAX_STREAM_PART:
         raise InvalidRequest(
             f"{param} must be an event id like '1700000000000-0', not {value!r}.", param=param
         )
-    return StreamId(int(ms), int(seq or 0))
+    return StreamId(*parts)

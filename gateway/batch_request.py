@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from batch_gateway.errors import InvalidRequest
+from batch_gateway.json_depth import MAX_JSON_DEPTH, exceeds_depth
 from batch_gateway.settings import BatchLimits
 
 _KNOWN_FIELDS = frozenset(
@@ -32,6 +33,10 @@ def window_seconds(window: str) -> int:
 
 
 def parse_create_batch(body: bytes, limits: BatchLimits) -> CreateBatchRequest:
+    if exceeds_depth(body):
+        raise InvalidRequest(
+            f"The JSON body of your request nests deeper than {MAX_JSON_DEPTH} levels."
+        )
     try:
         document = msgspec.json.decode(body)
     except msgspec.DecodeError as error:

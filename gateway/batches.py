@@ -15,11 +15,21 @@ from batch_gateway.gateway.dependencies import Services, Tenant
 from batch_gateway.gateway.services import ApiServices
 from batch_gateway.projections.batch_queries import UnknownBatchCursor
 
+# The create body is a few fields and at most 16 metadata pairs (64 + 512 characters, ~55 KB
+# escaped): a megabyte is far more than any real one, and refused while it streams in, before
+# it is in memory (the app-wide limit is the upload's, 200 MB).
+MAX_CREATE_BODY_BYTES = 1024 * 1024
+
 
 class BatchesController(Controller):
     path = "/v1/batches"
 
-    @post("/", status_code=200, summary="Create a batch")
+    @post(
+        "/",
+        status_code=200,
+        summary="Create a batch",
+        request_max_body_size=MAX_CREATE_BODY_BYTES,
+    )
     async def create(
         self, request: Request[Any, Any, Any], services: Services, tenant: Tenant
     ) -> BatchObject:
@@ -56,7 +66,12 @@ class BatchesController(Controller):
             raise no_such_batch(batch_id)
         return BatchObject.from_record(record)
 
-    @post("/{batch_id:str}/cancel", status_code=200, summary="Cancel a batch")
+    @post(
+        "/{batch_id:str}/cancel",
+        status_code=200,
+        summary="Cancel a batch",
+        request_max_body_size=MAX_CREATE_BODY_BYTES,
+    )
     async def cancel(
         self, services: Services, tenant: Tenant, batch_id: FromPath[str]
     ) -> BatchObject:

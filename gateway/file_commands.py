@@ -67,7 +67,9 @@ class FileCommands:
     async def upload(self, tenant: str, body: AsyncIterable[bytes], boundary: str) -> FileObject:
         file_id = new_file_id()
         key = file_object_key(tenant, file_id)
-        form = UploadForm(body, boundary, self._limits.max_batch_lines)
+        form = UploadForm(
+            body, boundary, self._limits.max_batch_lines, self._limits.upload_idle_timeout_seconds
+        )
         try:
             size = await self._storage.write(
                 key, limit_size(form.file_chunks(), self._limits.max_bytes)

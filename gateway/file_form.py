@@ -8,6 +8,7 @@ import msgspec
 
 from batch_gateway.errors import InvalidRequest
 from batch_gateway.gateway.uploads import UploadForm
+from batch_gateway.json_depth import exceeds_depth
 from batch_gateway.settings import FileLimits
 
 # What a client may upload with. `batch_output` and the other *_output purposes are only
@@ -50,6 +51,11 @@ def _expiry_seconds(fields: dict[str, str], limits: FileLimits) -> int | None:
     anchor = fields.get("expires_after[anchor]")
     seconds = fields.get("expires_after[seconds]")
     if "expires_after" in fields:
+        if exceeds_depth(fields["expires_after"].encode()):
+            raise InvalidRequest(
+                "expires_after must be an object with 'anchor' and 'seconds'.",
+                param="expires_after",
+            )
         try:
             document = json.loads(fields["expires_after"])
         except json.JSONDecodeError as error:

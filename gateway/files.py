@@ -18,6 +18,8 @@ from batch_gateway.projections.file_queries import UnknownCursor
 from batch_gateway.storage import ObjectNotFound, ObjectReader
 
 MAX_LIST_LIMIT = 10_000
+# Purposes are short names (`batch`, `user_data`, ...); a filter longer than this matches none.
+MAX_PURPOSE_LENGTH = 64
 
 
 class FilesController(Controller):
@@ -46,6 +48,8 @@ class FilesController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIST_LIMIT)] = MAX_LIST_LIMIT,
         order: FromQuery[Literal["asc", "desc"]] = "desc",
     ) -> FileList:
+        if purpose is not None and (len(purpose) > MAX_PURPOSE_LENGTH or not purpose.isprintable()):
+            raise InvalidRequest(f"Invalid purpose filter: {purpose!r}", param="purpose")
         try:
             page = await services.file_queries.list(
                 tenant, purpose=purpose, after=after, limit=limit, order=order

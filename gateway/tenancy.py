@@ -27,10 +27,12 @@ class TenantResolver:
     def __call__(self, request: Request[Any, Any, Any]) -> str:
         if self._api_keys:
             return self._from_api_key(request.headers.get("authorization"))
-        values = [v.strip() for v in request.headers.getall(self._header, []) if v.strip()]
-        if not values:
+        values = request.headers.getall(self._header, [])
+        # The last occurrence decides, even when empty: skipping it would hand the decision
+        # back to a value the client may have sent itself ahead of the proxy's.
+        tenant = values[-1].strip() if values else ""
+        if not tenant:
             return DEFAULT_TENANT
-        tenant = values[-1]
         if len(tenant) > MAX_TENANT_LENGTH or not tenant.isprintable():
             raise InvalidRequest(f"The {self._header} header is not a valid tenant name.")
         return tenant

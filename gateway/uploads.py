@@ -9,11 +9,12 @@ Fields sent after the file are still read, because storage drains the whole form
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, AsyncIterator
 
 from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMultipartParser
 
-from batch_gateway.errors import InvalidRequest
+from batch_gateway.errors import InvalidRequest, RequestTimeout
 
 # Text fields (purpose, expires_after) are tiny; anything bigger is not a form we expect.
 MAX_FIELD_BYTES = 64 * 1024
@@ -27,8 +28,14 @@ class LineLimitExceeded(InvalidRequest):
 class UploadForm:
     """The text fields and the file of one upload, filled in while the body streams."""
 
-    def __init__(self, body: AsyncIterable[bytes], boundary: str, batch_line_limit: int) -> None:
-        self._body = body
+    def __init__(
+        self,
+        body: AsyncIterable[bytes],
+        boundary: str,
+        batch_line_limit: int,
+        idle_timeout_seconds: float,
+    ) -> None:
+        self._body = _stalling_after(body, idle_timeout_seconds)
         self._boundary = boundary
         self._batch_line_limit = batch_line_limit
         self.fields: dict[str, str] = {}
@@ -115,5 +122,27 @@ class UploadForm:
         name = segment.name or ""
         try:
             self.fields[name] = value.decode(segment.charset or "utf-8")
-        except UnicodeDecodeError as error:
+        except LookupError as error:  # a charset Python has no codec for
+            raise InvalidRequest(
+                f"The field {name!r} names an unknown charset.", param=name
+            ) from error
+        except ValueError as error:  # undecodable bytes, or a NUL in the charset's name
             raise InvalidRequest(f"The field {name!r} is not valid text.", param=name) from error
+
+
+async def _stalling_after(body: AsyncIterable[bytes], seconds: float) -> AsyncIterator[bytes]:
+    """The body's chunks; RequestTimeout when the next one takes longer than `seconds`."""
+    chunks = aiter(body)
+    while True:
+        try:
+            async with asyncio.timeout(seconds):
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        except TimeoutError as error:
+            raise RequestTimeout(
+                f"The upload sent nothing for {seconds:g} seconds and was dropped; nothing of "
+                "it was stored.",
+                param="file",
+            ) from error
+        yield chunk

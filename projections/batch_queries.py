@@ -8,6 +8,8 @@ import msgspec
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
+from batch_gateway.ids import is_batch_id
+
 
 class BatchRecord(msgspec.Struct, frozen=True, kw_only=True):
     id: str
@@ -70,12 +72,16 @@ class BatchQueries:
         self._pool = pool
 
     async def get(self, tenant: str, batch_id: str) -> BatchRecord | None:
+        if not is_batch_id(batch_id):
+            return None  # never ours, and nothing a client typed reaches the database unchecked
         async with self._pool.connection() as conn:
             cursor = conn.cursor(row_factory=class_row(BatchRecord))
             await cursor.execute(_GET, {"id": batch_id, "tenant": tenant})
             return await cursor.fetchone()
 
     async def list(self, tenant: str, *, after: str | None, limit: int) -> BatchPage:
+        if after is not None and not is_batch_id(after):
+            raise UnknownBatchCursor(after)
         params = {"tenant": tenant, "after": after, "limit": limit + 1}
         async with self._pool.connection() as conn:
             if after is not None:

@@ -8,6 +8,8 @@ import msgspec
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
+from batch_gateway.ids import is_file_id
+
 Order = Literal["asc", "desc"]
 
 
@@ -62,6 +64,8 @@ class FileQueries:
         self._pool = pool
 
     async def get(self, tenant: str, file_id: str) -> FileRecord | None:
+        if not is_file_id(file_id):
+            return None  # never ours, and nothing a client typed reaches the database unchecked
         async with self._pool.connection() as conn:
             cursor = conn.cursor(row_factory=class_row(FileRecord))
             await cursor.execute(_GET, {"id": file_id, "tenant": tenant})
@@ -76,6 +80,8 @@ class FileQueries:
         limit: int,
         order: Order,
     ) -> FilePage:
+        if after is not None and not is_file_id(after):
+            raise UnknownCursor(after)
         params = {"tenant": tenant, "purpose": purpose, "after": after, "limit": limit + 1}
         async with self._pool.connection() as conn:
             if after is not None:

@@ -77,6 +77,18 @@ def test_the_last_tenant_header_wins(raw: httpx.Client) -> None:
     assert (as_alice.status_code, as_bob.status_code) == (200, 404)
 
 
+def test_an_empty_last_tenant_header_wins_too(raw: httpx.Client) -> None:
+    """An empty last value means no tenant (the default one), not the value before it: a proxy
+    that appends an empty header must not leave the client's own header in charge."""
+    file_id = upload(raw, [(HEADER, "alice")])["id"]
+
+    headers = [(HEADER, "alice"), (HEADER, "")]
+    assert raw.get(f"/v1/files/{file_id}", headers=headers).status_code == 404
+    assert raw.get("/v1/files", headers=headers).json()["data"] == []
+    mine = upload(raw, [(HEADER, "alice"), (HEADER, "")])["id"]
+    assert listed(raw, {HEADER: "default"}) == [mine]
+
+
 def test_no_tenant_header_is_the_default_tenant(raw: httpx.Client) -> None:
     file_id = upload(raw)["id"]
 
