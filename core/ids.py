@@ -18,8 +18,9 @@ def new_batch_id() -> str:
 
 
 def is_file_id(value: str) -> bool:
-    return FILE_ID.match(value) is not None
+    # fullmatch: `$` alone would also take a trailing newline.
+    return FILE_ID.fullmatch(value) is not None
 
 
 def is_batch_id(value: str) -> bool:
-    return BATCH_ID.match(value) is not None
+    return BATCH_ID.fullmatch(value) is not None

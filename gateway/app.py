@@ -18,6 +18,7 @@ from batch_gateway.gateway.batches import BatchesController
 from batch_gateway.gateway.errors import EXCEPTION_HANDLERS
 from batch_gateway.gateway.files import FilesController
 from batch_gateway.gateway.health import HealthController
+from batch_gateway.gateway.openapi import document_optional_parameters, document_request_bodies
 from batch_gateway.gateway.request_ids import RequestIdMiddleware, ensure_request_id
 from batch_gateway.gateway.request_spans import RequestSpanMiddleware
 from batch_gateway.gateway.services import ApiServices, open_api_services
@@ -47,7 +48,7 @@ def create_app(settings: ApiServerSettings, clock: Clock = system_clock) -> Lite
     prometheus = PrometheusConfig(
         app_name="batch_gateway", prefix="batch_gateway_api", group_path=True
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             FilesController,
             BatchesController,
@@ -69,3 +70,6 @@ def create_app(settings: ApiServerSettings, clock: Clock = system_clock) -> Lite
         logging_config=None,
         openapi_config=OpenAPIConfig(title="Batch Gateway", version="0.1.0", path="/openapi"),
     )
+    document_request_bodies(app.openapi_schema, settings)
+    document_optional_parameters(app.openapi_schema)
+    return app

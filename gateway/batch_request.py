@@ -144,6 +144,8 @@ def _output_expiry(value: Any, limits: BatchLimits) -> int | None:
         )
     seconds = value.get("seconds")
     low, high = limits.min_output_expiry_seconds, limits.max_output_expiry_seconds
+    if isinstance(seconds, float) and seconds.is_integer():
+        seconds = int(seconds)  # 3600.0 is an integer in JSON, as JSON Schema counts
     if isinstance(seconds, bool) or not isinstance(seconds, int) or not low <= seconds <= high:
         raise InvalidRequest(
             f"output_expires_after.seconds must be an integer between {low} and {high}.",

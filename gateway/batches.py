@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, QueryParameter
 
 from batch_gateway.errors import InvalidRequest, Unavailable
 from batch_gateway.gateway.batch_commands import no_such_batch
 from batch_gateway.gateway.batch_objects import BatchList, BatchObject
 from batch_gateway.gateway.batch_request import parse_create_batch
 from batch_gateway.gateway.dependencies import Services, Tenant
+from batch_gateway.gateway.openapi import error_responses
 from batch_gateway.gateway.services import ApiServices
+from batch_gateway.ids import BATCH_ID
 from batch_gateway.projections.batch_queries import UnknownBatchCursor
 
 # The create body is a few fields and at most 16 metadata pairs (64 + 512 characters, ~55 KB
@@ -29,6 +31,7 @@ class BatchesController(Controller):
         status_code=200,
         summary="Create a batch",
         request_max_body_size=MAX_CREATE_BODY_BYTES,
+        responses=error_responses(404, 409, 413),
     )
     async def create(
         self, request: Request[Any, Any, Any], services: Services, tenant: Tenant
@@ -43,12 +46,12 @@ class BatchesController(Controller):
             return BatchObject.just_created(created)
         return await _read_back(services, tenant, batch_id)
 
-    @get("/", summary="List batches")
+    @get("/", summary="List batches", responses=error_responses())
     async def list_batches(
         self,
         services: Services,
         tenant: Tenant,
-        after: FromQuery[str | None] = None,
+        after: Annotated[str | None, QueryParameter(pattern=BATCH_ID.pattern)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
     ) -> BatchList:
         try:
@@ -57,7 +60,7 @@ class BatchesController(Controller):
             raise InvalidRequest(f"No such Batch object: {after}", param="after") from error
         return BatchList.of([BatchObject.from_record(r) for r in page.batches], page.has_more)
 
-    @get("/{batch_id:str}", summary="Retrieve a batch")
+    @get("/{batch_id:str}", summary="Retrieve a batch", responses=error_responses(404))
     async def retrieve(
         self, services: Services, tenant: Tenant, batch_id: FromPath[str]
     ) -> BatchObject:
@@ -71,6 +74,7 @@ class BatchesController(Controller):
         status_code=200,
         summary="Cancel a batch",
         request_max_body_size=MAX_CREATE_BODY_BYTES,
+        responses=error_responses(404, 409, 413),
     )
     async def cancel(
         self, services: Services, tenant: Tenant, batch_id: FromPath[str]

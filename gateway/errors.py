@@ -58,15 +58,24 @@ def handle_service_error(
 
 
 def handle_validation_error(
-    _: Request[Any, Any, Any], error: ValidationException
+    request: Request[Any, Any, Any], error: ValidationException
 ) -> Response[ErrorBody]:
     # Litestar reports each bad parameter as {"key", "message", "source"}: name the first.
     details = error.extra if isinstance(error.extra, list) else []
     first = details[0] if details and isinstance(details[0], dict) else {}
-    param = first.get("key")
+    param = _wire_name(request, first.get("key"))
     message = first.get("message") or error.detail
     text = f"Invalid value for '{param}': {message}" if param else str(message)
     return error_response(400, text, error_type="invalid_request_error", param=param)
+
+
+def _wire_name(request: Request[Any, Any, Any], key: str | None) -> str | None:
+    """A parameter as the client names it (`Last-Event-ID`), not as the handler's argument
+    (`last_event_id`), which is how Litestar reports it."""
+    parameter = request.route_handler.parsed_fn_signature.parameters.get(key or "")
+    definition = parameter.kwarg_definition if parameter is not None else None
+    declared = getattr(definition, "name", None) or getattr(definition, "header", None)
+    return declared if isinstance(declared, str) else key
 
 
 def handle_http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[ErrorBody]:
