@@ -62,6 +62,13 @@ _ALLOWED: dict[BatchStatus, tuple[type[BatchEvent], ...]] = {
 }
 
 
+_ENDED_AS: dict[type, BatchStatus] = {
+    BatchCancelled: "cancelled",
+    BatchExpired: "expired",
+    BatchFailed: "failed",
+}
+
+
 class IllegalTransition(Conflict):
     default_code = "invalid_state_transition"
 
@@ -143,15 +150,14 @@ def evolve_batch(state: BatchState | None, envelope: Envelope) -> BatchState:
                 output_file_id=event.output_file_id,
                 error_file_id=event.error_file_id,
             )
-        case BatchFailed():
-            return replace(state, status="failed", errors=list(event.errors))
         case BatchCancelRequested():
             return replace(state, status="cancelling")
-        case BatchCancelled() | BatchExpired():
-            status: BatchStatus = "cancelled" if isinstance(event, BatchCancelled) else "expired"
+        case BatchCancelled() | BatchExpired() | BatchFailed():
+            errors = list(event.errors) if isinstance(event, BatchFailed) else state.errors
             return replace(
                 state,
-                status=status,
+                status=_ENDED_AS[type(event)],
+                errors=errors,
                 request_counts=event.request_counts or state.request_counts,
                 usage=event.usage or state.usage,
                 output_file_id=event.output_file_id,

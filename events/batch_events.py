@@ -104,6 +104,12 @@ class BatchFailed(msgspec.Struct, frozen=True, kw_only=True, tag="batch.failed")
 
     failed_at: int
     errors: list[BatchError]
+    # A job given up after crashing repeatedly ends failed but keeps what it committed: its
+    # results go into files as on any other ending (a validation failure has none of these).
+    request_counts: RequestCounts | None = None
+    usage: Usage | None = None
+    output_file_id: str | None = None
+    error_file_id: str | None = None
 
 
 class BatchCancelRequested(msgspec.Struct, frozen=True, kw_only=True, tag="batch.cancel_requested"):

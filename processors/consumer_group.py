@@ -15,7 +15,14 @@ from typing import cast
 import redis.asyncio as aioredis
 import redis.exceptions
 
+from batch_gateway.errors import Unavailable
+from batch_gateway.redis_client import REDIS_OUTAGE
+from batch_gateway.storage.errors import StorageUnavailable
+
 Entry = tuple[bytes, dict[bytes, bytes]]
+# Faults of the services around a consumer, not of its entries: it backs off and tries again,
+# and an entry that met one is not held against (it is not poison for it).
+OUTAGES = (*REDIS_OUTAGE, Unavailable, StorageUnavailable)
 
 
 class ConsumerGroup:

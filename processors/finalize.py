@@ -12,13 +12,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+from collections.abc import Sequence
 
 from batch_gateway.events import EventLog, FileUploaded, VersionConflict
 from batch_gateway.events.batch_aggregate import BatchState
 from batch_gateway.events.batch_events import (
     BatchCancelled,
     BatchCompleted,
+    BatchError,
     BatchExpired,
+    BatchFailed,
     BatchFinalizing,
 )
 from batch_gateway.processors.chunks import committed_lines
@@ -84,34 +87,41 @@ async def end_batch(
     secrets: SecretStore,
     now: int,
     default_expiry: int,
+    errors: Sequence[BatchError] = (),
 ) -> BatchState:
     """Finalize the owned batch: its files, then `batch.completed`, or `batch.cancelled` /
-    `batch.expired` when dispatch was stopped for that (or a cancel is pending). Returns the
-    final state; the chunks and the captured headers are gone afterwards."""
+    `batch.expired` when dispatch was stopped for that (or a cancel is pending), or
+    `batch.failed` with `errors` when the job was given up. Returns the final state; the
+    chunks and the captured headers are gone afterwards."""
     state = ownership.state
     if stopped_for is None and state.status == "in_progress":
         state = await ownership.append([BatchFinalizing(finalizing_at=now)])
     expiry = state.output_expires_after_seconds or default_expiry
-    output, errors = [
+    output, errors_file = [
         await write_result_file(log, storage, state, kind, now, expiry)
         for kind in ("output", "errors")
     ]
     counts, usage = state.request_counts, state.usage
-    ending: BatchCompleted | BatchCancelled | BatchExpired
-    if state.status == "cancelling" or stopped_for == "cancelled":
+    ending: BatchCompleted | BatchCancelled | BatchExpired | BatchFailed
+    if stopped_for == "failed":
+        ending = BatchFailed(
+            failed_at=now, errors=list(errors), request_counts=counts, usage=usage,
+            output_file_id=output, error_file_id=errors_file,
+        )  # fmt: skip
+    elif state.status == "cancelling" or stopped_for == "cancelled":
         ending = BatchCancelled(
             cancelled_at=now, request_counts=counts, usage=usage,
-            output_file_id=output, error_file_id=errors,
+            output_file_id=output, error_file_id=errors_file,
         )  # fmt: skip
     elif stopped_for == "expired":
         ending = BatchExpired(
             expired_at=now, request_counts=counts, usage=usage,
-            output_file_id=output, error_file_id=errors,
+            output_file_id=output, error_file_id=errors_file,
         )  # fmt: skip
     else:
         ending = BatchCompleted(
             completed_at=now, request_counts=counts, usage=usage,
-            output_file_id=output, error_file_id=errors,
+            output_file_id=output, error_file_id=errors_file,
         )  # fmt: skip
     final = await ownership.append([ending])
     await remove_chunks(storage, final)

@@ -9,7 +9,14 @@ at most `max_in_flight` requests: all that a new owner sends again. A watcher re
 batch four times a second: a cancel request or the end of the completion window stops new
 dispatches at once, in-flight requests get `cancel_grace_seconds`, and every request without a
 result gets a `batch_cancelled` / `batch_expired` line. Then the job finalizes into OpenAI's
-files.
+files. When its processor stops (`JobContext.draining`), the job stops dispatching the same
+way, gives in-flight requests `shutdown_grace_seconds`, commits what they answered and hands
+the batch over: another processor resumes it without sending any of those again.
+
+A job given up after crashing processors repeatedly (`give_up`) sends nothing: every request
+without a result gets a `processing_failed` line, and the batch ends `failed` with the files
+of what was committed. One request that cannot be sent fails its own line, never its job.
+Helper tasks end when the job does (`_over`), not on a delivered cancellation alone.
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
 
 from batch_gateway.clock import Clock
 from batch_gateway.events import EventLog
@@ -32,6 +41,7 @@ from batch_gateway.logs import batch_context, request_context
 from batch_gateway.processors.chunks import ChunkSink, committed_custom_ids
 from batch_gateway.processors.dispatch import Dispatcher
 from batch_gateway.processors.finalize import end_batch
+from batch_gateway.processors.job_activity import JobActivity
 from batch_gateway.processors.metrics import RequestMetrics, job_phase
 from batch_gateway.processors.ownership import LostJob, Ownership
 from batch_gateway.processors.requests import ANY, Request, requests_of
@@ -40,6 +50,7 @@ from batch_gateway.processors.routing import Routes
 from batch_gateway.secret_store import SecretStore
 from batch_gateway.settings import ProcessorSettings
 from batch_gateway.storage import ObjectStorage
+from batch_gateway.task_endings import end_tasks
 from batch_gateway.tracing import AttributeValue, span
 
 logger = logging.getLogger(__name__)
@@ -54,7 +65,15 @@ _STOP_LINES = {
         "batch_expired",
         "This request could not be executed before the completion window expired.",
     ),
+    "failed": (
+        "processing_failed",
+        "This request was not executed because processing the batch failed repeatedly.",
+    ),
 }
+# Why a job stops dispatching before its requests are done; None when another processor took
+# it over.
+StopReason = Literal["cancelled", "expired", "failed", "handover"]
+JobOutcome = Literal["ended", "lost", "handed_over"]
 
 
 @dataclass(frozen=True)
@@ -67,23 +86,36 @@ class JobContext:
     settings: ProcessorSettings
     clock: Clock
     processor: str
+    # Set when the processor stops: every job hands its batch over (see the module doc).
+    draining: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-async def run_job(context: JobContext, batch_id: str) -> bool:
-    """Work on the batch until it ends or another processor takes it over. True when the job
-    is over (or there was nothing to do); False when another processor has it now, and with
-    it the job's entry, which is then not ours to acknowledge."""
+class HandedOver(Exception):
+    """The job stopped for its processor's shutdown, with everything answered committed."""
+
+
+async def run_job(
+    context: JobContext,
+    batch_id: str,
+    activity: JobActivity | None = None,
+    give_up: BatchErrorItem | None = None,
+) -> JobOutcome:
+    """Work on the batch until it ends ("ended", also when there was nothing to do), another
+    processor takes it over ("lost": its entry is then not ours to acknowledge), or the
+    processor stops ("handed_over"). With `give_up`, end it failed with that error at once."""
     with batch_context(batch_id):
-        return await _run_job(context, batch_id)
+        return await _run_job(context, batch_id, activity or JobActivity(), give_up)
 
 
-async def _run_job(context: JobContext, batch_id: str) -> bool:
+async def _run_job(
+    context: JobContext, batch_id: str, activity: JobActivity, give_up: BatchErrorItem | None
+) -> JobOutcome:
     store = AggregateStore(context.log, evolve_batch)
     ownership = await Ownership.claim_batch(
         store, batch_id, context.processor, int(context.clock())
     )
     if ownership is None:
-        return True
+        return "ended"
     # A child of the create call, however long ago and on whichever processor it ran.
     attributes: dict[str, AttributeValue] = {
         "batch_gateway.batch_id": batch_id,
@@ -94,25 +126,40 @@ async def _run_job(context: JobContext, batch_id: str) -> bool:
         span("batch.execute", parent=ownership.state.trace_context, attributes=attributes) as job,
     ):
         try:
-            await _Job(context, ownership).run()
+            await _Job(context, ownership, activity, give_up).run()
         except LostJob:
             job.set_attribute("batch_gateway.taken_over", True)
             logger.info("batch %s was taken over by another processor; letting go", batch_id)
-            return False
-    return True
+            return "lost"
+        except HandedOver:
+            job.set_attribute("batch_gateway.handed_over", True)
+            logger.info("batch %s handed over: its processor is stopping", batch_id)
+            return "handed_over"
+    return "ended"
 
 
 class _Job:
-    def __init__(self, context: JobContext, ownership: Ownership) -> None:
+    def __init__(
+        self,
+        context: JobContext,
+        ownership: Ownership,
+        activity: JobActivity,
+        give_up: BatchErrorItem | None,
+    ) -> None:
         self._context = context
         self._ownership = ownership
+        self._activity = activity
+        self._give_up = give_up
         self._sink = ChunkSink(context.storage, ownership, context.settings.chunk_size)
         self._stop = asyncio.Event()
-        self._reason: str | None = None
+        self._reason: StopReason | None = None
         self._lost = False
-        # A send that raised (a bug, a gateway setting aiohttp refuses) has no line to write.
+        # Something other than a request failed in a request's task (a bug): no line for it.
         self._failure: BaseException | None = None
         self._finished = asyncio.Event()
+        # The job's end: its watcher and committer loops watch it, whether or not the
+        # cancellation that follows reaches them (core/task_endings.py).
+        self._over = asyncio.Event()
         self._window = asyncio.Semaphore(context.settings.max_in_flight)
         self._in_flight: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
@@ -125,11 +172,11 @@ class _Job:
 
     async def run(self) -> None:
         if self.state.status == "finalizing":
-            with job_phase("finalize"), span("batch.finalize"):
+            with self._phase("finalize"):
                 await self._finish()  # an earlier owner got as far as finalizing
             return
         context = self._context
-        with job_phase("plan"), span("batch.plan"):
+        with self._phase("plan"):
             input_key = await self._input_key()
             if input_key is not None:
                 self._done = await committed_custom_ids(
@@ -141,14 +188,24 @@ class _Job:
                 "invalid_input_file", "The input file was deleted before the batch ran."
             )
             return
+        if self._give_up is not None:
+            with self._phase("finalize"):
+                await self._end_given_up(input_key)
+            return
         # Before the first request: a batch claimed past its window sends nothing.
         self._check(self.state)
         # Requests, the watcher and the committer are tasks started within this span, and so
         # its children: each request's client span, each progress event's trace context.
-        with job_phase("dispatch"), span("batch.dispatch"):
+        with self._phase("dispatch"):
             await self._dispatch_and_commit(input_key)
-        with job_phase("finalize"), span("batch.finalize"):
+        with self._phase("finalize"):
             await self._finish()
+
+    @contextlib.contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        self._activity.step()
+        with job_phase(name), span(f"batch.{name}"):
+            yield
 
     async def _dispatch_and_commit(self, input_key: str) -> None:
         watcher = asyncio.create_task(self._watch(), name=f"watch-{self.state.id}")
@@ -161,16 +218,23 @@ class _Job:
                 await committer  # it failed: raise why
             if self._lost:
                 raise LostJob(self.state.id)
-            if self._reason is not None:
-                await self._mark_unexecuted(input_key, self._reason)
+            if self._reason in _STOP_LINES:
+                await self._mark_unexecuted(input_key, _STOP_LINES[self._reason])
             self._finished.set()
             await committer  # commits what is left, raises LostJob if it happened
+            if self._reason == "handover":
+                raise HandedOver(self.state.id)
         finally:
-            for task in (watcher, committer, *self._in_flight):
-                task.cancel()
-            for task in (watcher, committer):
-                with contextlib.suppress(asyncio.CancelledError, LostJob):
-                    await task
+            self._over.set()
+            await end_tasks([watcher, committer, *self._in_flight])
+
+    async def _end_given_up(self, input_key: str) -> None:
+        """Send nothing more: what has no result gets a `processing_failed` line, and the
+        batch ends failed with the files of everything committed."""
+        self._reason = "failed"
+        await self._mark_unexecuted(input_key, _STOP_LINES["failed"])
+        await self._sink.commit()
+        await self._finish()
 
     async def _input_key(self) -> str | None:
         files = AggregateStore(self._context.log, evolve_file)
@@ -191,16 +255,17 @@ class _Job:
             idle = asyncio.create_task(self._idle.wait())
             stopping = asyncio.create_task(self._stop.wait())
             await asyncio.wait([idle, stopping], return_when=asyncio.FIRST_COMPLETED)
-            idle.cancel()
-            stopping.cancel()
+            await end_tasks([idle, stopping])
         if self._in_flight:
             # Stopping: in-flight requests get a grace period, then are aborted.
-            await asyncio.wait(
-                list(self._in_flight), timeout=self._context.settings.cancel_grace_seconds
+            settings = self._context.settings
+            grace = (
+                settings.shutdown_grace_seconds
+                if self._reason == "handover"
+                else settings.cancel_grace_seconds
             )
-            for task in list(self._in_flight):
-                task.cancel()
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+            await asyncio.wait(list(self._in_flight), timeout=grace)
+            await end_tasks(list(self._in_flight))
 
     async def _dispatch_model(self, input_key: str, model: str | object) -> None:
         skip = set(self._done)
@@ -212,10 +277,14 @@ class _Job:
             task = asyncio.create_task(self._send(request))
             self._idle.clear()
             self._in_flight.add(task)
+            self._activity.in_flight = len(self._in_flight)
+            self._activity.step()
             task.add_done_callback(self._untrack)
 
     def _untrack(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
+        self._activity.in_flight = len(self._in_flight)
+        self._activity.step()
         if not task.cancelled() and task.exception() is not None and self._failure is None:
             self._failure = task.exception()
             self._halt(None)
@@ -223,34 +292,20 @@ class _Job:
             self._idle.set()
 
     async def _send(self, request: Request) -> None:
-        context = self._context
         buffered = False
         try:
-            gateway = context.routes.gateway_for(request.model)
-            if gateway is None:
-                unrouted = unanswered(
+            try:
+                line = await self._result_of(request)
+            except Exception as error:
+                # A poison request (a value aiohttp refuses in a header, a bug it triggers)
+                # fails its own line; raised, it would crash the job on every retry.
+                logger.exception("request %r could not be sent", request.custom_id)
+                line = unanswered(
                     request.custom_id,
-                    "model_not_found",
-                    f"No inference gateway is configured for model {request.model!r}.",
+                    "request_failed",
+                    f"The request could not be sent: {type(error).__name__}: {error}",
                 )
-                # Not under its own name: a file of made-up model names would otherwise take
-                # every label slot from the models that are really served.
-                RequestMetrics(None).finished(unrouted)
-                line: ResultLine | None = unrouted
-            else:
-                headers = {"content-type": "application/json", **self._headers}
-                if gateway.api_key and "authorization" not in headers:
-                    headers["authorization"] = f"Bearer {gateway.api_key}"
-                headers["x-batch-request"] = f"{self.state.id}/{request.custom_id}"
-                line = await context.dispatcher.send(
-                    context.dispatcher.gateway(gateway),
-                    self.state.endpoint,
-                    request.custom_id,
-                    request.body,
-                    headers,
-                    stop=self._stop,
-                    model=request.model,
-                )
+                RequestMetrics(request.model).finished(line)
             if line is None:
                 return  # stopped before it was sent: it gets a cancelled/expired line
             self._sink.add(line)
@@ -262,8 +317,35 @@ class _Job:
             if not buffered:
                 self._window.release()
 
-    async def _mark_unexecuted(self, input_key: str, reason: str) -> None:
-        code, message = _STOP_LINES[reason]
+    async def _result_of(self, request: Request) -> ResultLine | None:
+        context = self._context
+        gateway = context.routes.gateway_for(request.model)
+        if gateway is None:
+            unrouted = unanswered(
+                request.custom_id,
+                "model_not_found",
+                f"No inference gateway is configured for model {request.model!r}.",
+            )
+            # Not under its own name: a file of made-up model names would otherwise take
+            # every label slot from the models that are really served.
+            RequestMetrics(None).finished(unrouted)
+            return unrouted
+        headers = {"content-type": "application/json", **self._headers}
+        if gateway.api_key and "authorization" not in headers:
+            headers["authorization"] = f"Bearer {gateway.api_key}"
+        headers["x-batch-request"] = f"{self.state.id}/{request.custom_id}"
+        return await context.dispatcher.send(
+            context.dispatcher.gateway(gateway),
+            self.state.endpoint,
+            request.custom_id,
+            request.body,
+            headers,
+            stop=self._stop,
+            model=request.model,
+        )
+
+    async def _mark_unexecuted(self, input_key: str, line: tuple[str, str]) -> None:
+        code, message = line
         skip = set(self._done)
         async for request in requests_of(self._context.storage, input_key, model=ANY, skip=skip):
             self._sink.add(unanswered(request.custom_id, code, message))
@@ -275,13 +357,14 @@ class _Job:
         early = max(1, self._context.settings.max_in_flight // 2)
         elapsed = 0.0
         try:
-            while not self._finished.is_set():
-                await asyncio.sleep(0.05)
+            while not (self._finished.is_set() or self._over.is_set()):
+                await self._pause(0.05)
                 elapsed += 0.05
                 if self._sink.full or self._sink.pending >= early or elapsed >= interval:
                     await self._commit()
                     elapsed = 0.0
-            await self._commit()
+            if self._finished.is_set():
+                await self._commit()
         except Exception:
             # Without commits no window slot comes free: stop dispatching, and let `run` raise
             # what stopped the committer (LostJob, or a failure the job is retried after).
@@ -289,28 +372,45 @@ class _Job:
             raise
 
     async def _commit(self) -> None:
-        for _ in range(await self._sink.commit()):
+        committed = await self._sink.commit()
+        if committed:
+            self._activity.step()
+        for _ in range(committed):
             self._window.release()
 
     async def _watch(self) -> None:
-        while True:
+        while not self._over.is_set():
             try:
                 state = await self._ownership.refresh()
             except LostJob:
                 self._halt(None)  # another processor has it: stop sending at once
                 return
+            except Exception as error:
+                # Unwatched, a cancel would go unseen: the job crashes and is tried again.
+                self._failure = self._failure or error
+                self._halt(None)
+                raise
             self._check(state)
-            await asyncio.sleep(WATCH_INTERVAL_SECONDS)
+            await self._pause(WATCH_INTERVAL_SECONDS)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but not past the job's end."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._over.wait()
 
     def _check(self, state: BatchState) -> None:
-        """Stop dispatching when a cancel was requested or the completion window has ended."""
+        """Stop dispatching when a cancel was requested, the completion window has ended, or
+        the processor is stopping."""
         if state.status == "cancelling":
             self._halt("cancelled")
         elif self._context.clock() >= state.expires_at:
             self._halt("expired")
+        elif self._context.draining.is_set():
+            self._halt("handover")
 
-    def _halt(self, reason: str | None) -> None:
-        """Stop dispatching: for a cancel or expiry (`reason`), or because the job was lost."""
+    def _halt(self, reason: StopReason | None) -> None:
+        """Stop dispatching, for `reason`, or (None) because the job was lost."""
         if self._stop.is_set():
             return
         logger.info("batch %s %s: stopping dispatch", self.state.id, reason or "lost")
@@ -331,6 +431,7 @@ class _Job:
             secrets=context.secrets,
             now=int(context.clock()),
             default_expiry=context.settings.output_expiry_seconds,
+            errors=[self._give_up] if self._give_up is not None else [],
         )
 
     async def _fail(self, code: str, message: str) -> None:

@@ -4,11 +4,13 @@
 quiet past the lease come first, they are the oldest work), except that after
 `STARVATION_LIMIT` consecutive jobs of a higher class while a lower one waits, the lower one
 goes first once (ADR 0007). An entry stays pending while its job runs; `heartbeat` keeps its
-idle time low so no live processor's job is reclaimed.
+idle time low so no live processor's job is reclaimed, and `release` makes it reclaimable
+before the lease runs out (a job handed over at shutdown, a crashed job retried soon).
 """
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import cast
 
 import msgspec
@@ -20,6 +22,7 @@ from batch_gateway.processors.consumer_group import ConsumerGroup, Entry
 from batch_gateway.processors.priority import PRIORITY_CLASSES, job_stream
 
 GROUP = "executors"
+_HOLD_ENTRY_LUA = resources.files("batch_gateway.processors").joinpath("hold_entry.lua").read_text()
 STARVATION_LIMIT = 8
 
 
@@ -43,6 +46,8 @@ class JobQueue:
     ) -> None:
         self._redis = client
         self._consumer = consumer
+        self._lease_ms = lease_ms
+        self._hold_entry = client.register_script(_HOLD_ENTRY_LUA)
         self._groups = {
             priority: ConsumerGroup(
                 client,
@@ -96,16 +101,22 @@ class JobQueue:
 
     async def heartbeat(self, job: ClaimedJob) -> bool:
         """Reset the entry's idle time if it is still ours; False when it is not."""
-        group = self._groups[job.priority]
-        pending = await self._redis.xpending_range(
-            group.stream, GROUP, min=job.entry_id, max=job.entry_id, count=1
+        return await self._hold(job, idle_ms=0, deliveries=None)
+
+    async def release(self, job: ClaimedJob, *, after_seconds: float, counted: bool) -> bool:
+        """Let another claim (ours included) take the entry `after_seconds` from now, rather
+        than after the whole lease. An uncounted release (a handover at shutdown, a crash in an
+        outage) takes back this delivery, so that only the job's own faults make it poison."""
+        idle_ms = max(0, self._lease_ms - int(after_seconds * 1000))
+        return await self._hold(
+            job, idle_ms=idle_ms, deliveries=None if counted else max(0, job.deliveries - 1)
         )
-        if not pending or pending[0]["consumer"] != self._consumer.encode():
-            return False
-        await self._redis.xclaim(
-            group.stream, GROUP, self._consumer, 0, [job.entry_id], justid=True
-        )
-        return True
+
+    async def _hold(self, job: ClaimedJob, *, idle_ms: int, deliveries: int | None) -> bool:
+        stream = self._groups[job.priority].stream
+        args: list[bytes | str | int] = [GROUP, self._consumer, job.entry_id, idle_ms]
+        args.append("" if deliveries is None else deliveries)
+        return bool(await self._hold_entry(keys=[stream], args=args))
 
     async def done(self, job: ClaimedJob) -> None:
         await self._groups[job.priority].ack(job.entry_id)

@@ -56,7 +56,7 @@ _UPDATES = {
     BatchProgress: f"{_COUNTS}, {_USAGE}",
     BatchFinalizing: "status = 'finalizing', finalizing_at = %(at)s",
     BatchCompleted: f"status = 'completed', completed_at = %(at)s, {_COUNTS}, {_USAGE}, {_FILES}",
-    BatchFailed: "status = 'failed', failed_at = %(at)s, errors = %(errors)s",
+    BatchFailed: f"status = 'failed', failed_at = %(at)s, errors = %(errors)s, {_KEPT}, {_FILES}",
     BatchCancelRequested: "status = 'cancelling', cancelling_at = %(at)s",
     BatchCancelled: f"status = 'cancelled', cancelled_at = %(at)s, {_KEPT}, {_FILES}",
     BatchExpired: f"status = 'expired', expired_at = %(at)s, {_KEPT}, {_FILES}",
@@ -116,17 +116,25 @@ def _parameters(batch_id: str, event: Any) -> dict[str, Any]:
                 for e in event.errors
             ]
             params.update(at=event.failed_at, errors=Jsonb({"object": "list", "data": errors}))
+            params.update(_kept(event.request_counts, event.usage))
+            params.update(_files(event.output_file_id, event.error_file_id))
         case BatchCancelRequested():
             params["at"] = event.cancelling_at
         case BatchCancelled() | BatchExpired():
             at = event.cancelled_at if isinstance(event, BatchCancelled) else event.expired_at
             params.update(at=at, **_files(event.output_file_id, event.error_file_id))
-            params.update(dict.fromkeys(_counts(RequestCounts()) | _usage(Usage())))
-            if event.request_counts is not None:
-                params.update(_counts(event.request_counts))
-            if event.usage is not None:
-                params.update(_usage(event.usage))
+            params.update(_kept(event.request_counts, event.usage))
     return params
+
+
+def _kept(counts: RequestCounts | None, usage: Usage | None) -> dict[str, int | None]:
+    """An ending's final counts and usage, or NULLs that keep the row's last ones."""
+    kept: dict[str, int | None] = dict.fromkeys(_counts(RequestCounts()) | _usage(Usage()))
+    if counts is not None:
+        kept.update(_counts(counts))
+    if usage is not None:
+        kept.update(_usage(usage))
+    return kept
 
 
 def _counts(counts: RequestCounts) -> dict[str, int]:

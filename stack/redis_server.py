@@ -79,6 +79,13 @@ class EmbeddedRedis:
             self._process.wait()
         self._process = None
 
+    def kill(self) -> None:
+        """SIGKILL, no shutdown: what the AOF holds is all that survives (fault tests)."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         client = redis.Redis(host="127.0.0.1", port=self.port)

@@ -3,6 +3,7 @@ with, for the tests of the executor that run without a live stack."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from batch_gateway.events import EventLog
 from batch_gateway.events.aggregate_store import AggregateStore
 from batch_gateway.events.batch_aggregate import evolve_batch
 from batch_gateway.events.batch_events import BatchValidated
+from batch_gateway.events.file_aggregate import evolve_file
 from batch_gateway.events.log import JobEntry
 from batch_gateway.processors.priority import job_stream
 from batch_gateway.secret_store import new_secrets_key
@@ -37,9 +39,12 @@ def processor_settings(
     )
 
 
-async def queued_batch(log: EventLog, storage: ObjectStorage, count: int) -> tuple[str, str]:
-    """A validated batch of `count` chat requests queued as normal; (batch id, input key)."""
-    file_id = await upload_input(log, storage, requests_file(count))
+async def queued_batch(
+    log: EventLog, storage: ObjectStorage, count: int, content: bytes | None = None
+) -> tuple[str, str]:
+    """A validated batch of `count` chat requests queued as normal (the lines of `content`
+    when given, taken as valid); (batch id, input key)."""
+    file_id = await upload_input(log, storage, content or requests_file(count))
     batch_id = await create_batch(log, file_id)
     batches = AggregateStore(log, evolve_batch)
     state, version = await batches.load(batch_id)
@@ -49,3 +54,17 @@ async def queued_batch(log: EventLog, storage: ObjectStorage, count: int) -> tup
     entry = JobEntry(job_stream(log.keys, "normal"), batch_id)
     await batches.append(batch_id, TENANT, state, version, [validated], enqueue=entry)
     return batch_id, file_object_key(TENANT, file_id)
+
+
+async def result_lines(
+    log: EventLog, storage: ObjectStorage, file_id: str | None
+) -> list[dict[str, Any]]:
+    """The lines of a result file, decoded; none when the batch has no such file."""
+    if file_id is None:
+        return []
+    state, _ = await AggregateStore(log, evolve_file).load(file_id)
+    assert state is not None
+    reader = await storage.read(state.storage_key)
+    async with reader:
+        content = b"".join([chunk async for chunk in reader])
+    return [json.loads(line) for line in content.splitlines()]

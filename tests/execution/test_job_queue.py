@@ -106,3 +106,52 @@ async def test_the_heartbeat_keeps_a_live_jobs_entry_from_being_reclaimed(
     pending = await redis_client.xpending(job_stream(event_log.keys, "normal"), GROUP)
     assert pending["pending"] == 1
     assert [(c["name"], c["pending"]) for c in pending["consumers"]] == [(b"a", 1)]
+
+
+async def test_a_handed_over_entry_is_claimed_at_once_without_counting_the_delivery(
+    queue_of: MakeQueue, redis_client: aioredis.Redis, event_log: EventLog
+) -> None:
+    a, b = queue_of("a"), queue_of("b")
+    await a.ensure()
+    await _enqueue(redis_client, event_log, "normal", "batch_x")
+    job = await a.next(None)
+    assert job is not None
+
+    assert await a.release(job, after_seconds=0, counted=False)
+    taken = await b.next(None)
+
+    assert taken is not None, "no lease to wait out"
+    assert (taken.entry_id, taken.deliveries) == (job.entry_id, 1), "a handover is no try"
+
+
+async def test_a_crashed_entry_released_for_a_retry_counts_its_delivery(
+    queue_of: MakeQueue, redis_client: aioredis.Redis, event_log: EventLog
+) -> None:
+    a = queue_of("a")
+    await a.ensure()
+    await _enqueue(redis_client, event_log, "normal", "batch_x")
+    job = await a.next(None)
+    assert job is not None
+
+    assert await a.release(job, after_seconds=0, counted=True)
+    retried = await a.next(None)
+
+    assert retried is not None
+    assert (retried.entry_id, retried.deliveries) == (job.entry_id, 2)
+
+
+async def test_a_release_waits_the_time_asked_and_only_the_holder_may_release(
+    queue_of: MakeQueue, redis_client: aioredis.Redis, event_log: EventLog
+) -> None:
+    a, b = queue_of("a"), queue_of("b")
+    await a.ensure()
+    await _enqueue(redis_client, event_log, "normal", "batch_x")
+    job = await a.next(None)
+    assert job is not None
+
+    assert await a.release(job, after_seconds=LEASE_MS / 1000, counted=True)
+    assert await b.next(None) is None, "released for later, not for now"
+    assert not await b.release(job, after_seconds=0, counted=False), "not b's to release"
+    assert await b.next(None) is None
+    pending = await redis_client.xpending(job_stream(event_log.keys, "normal"), GROUP)
+    assert [(c["name"], c["pending"]) for c in pending["consumers"]] == [(b"a", 1)]
