@@ -1,0 +1,116 @@
+"""What must hold after any fault, once the work is done: every batch ended and completed,
+every request answered exactly once, the counts equal to the lines, the projection equal to a
+rebuild from the log, nothing left pending in a consumer group or dead-lettered, and no object
+in storage that no file names once the gc has swept."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import redis
+from openai import OpenAI
+from openai.types import Batch
+from psycopg_pool import AsyncConnectionPool
+
+from batch_gateway.clock import system_clock
+from batch_gateway.events import EventLog
+from batch_gateway.events.keys import StreamKeys
+from batch_gateway.processors.job_queue import GROUP as EXECUTORS
+from batch_gateway.processors.priority import PRIORITY_CLASSES, job_stream
+from batch_gateway.processors.validator import GROUP as VALIDATORS
+from batch_gateway.projections.database import drop_schema, open_pool
+from batch_gateway.projections.migrations import migrate
+from batch_gateway.projections.projector import Projector
+from batch_gateway.redis_client import open_redis
+from tests.chaos.stack import ChaosStack
+from tests.execution.results import ids, results_of
+from tests.harness.projection_rows import Rows, select_all
+
+
+def assert_batches_done_right(client: OpenAI, batches: dict[str, int]) -> None:
+    """Each batch (id -> its number of lines) completed with every line answered once."""
+    for batch_id, lines in batches.items():
+        batch: Batch = client.batches.retrieve(batch_id)
+        assert batch.status == "completed", batch
+        results = results_of(client, batch)
+        results.assert_each_once(ids(lines))
+        results.assert_counts_match(batch)
+        assert batch.request_counts is not None
+        assert batch.request_counts.total == lines
+
+
+def assert_nothing_pending(stack: ChaosStack) -> None:
+    keys = StreamKeys(stack.settings.key_prefix)
+    client = redis.Redis.from_url(stack.redis.url)
+    try:
+        groups = [(job_stream(keys, p), EXECUTORS) for p in PRIORITY_CLASSES]
+        groups.append((keys.global_stream, VALIDATORS))
+        for stream, group in groups:
+            if client.exists(stream):
+                pending = client.xpending(stream, group)
+                assert pending["pending"] == 0, (stream, group, pending)
+        dead = client.xlen(f"{keys.tag}:dead-letter")
+        assert dead == 0, client.xrange(f"{keys.tag}:dead-letter")
+    finally:
+        client.close()
+
+
+def assert_projection_equals_rebuild(stack: ChaosStack) -> None:
+    asyncio.run(_compare_with_rebuild(stack))
+
+
+async def _compare_with_rebuild(stack: ChaosStack) -> None:
+    settings = stack.settings
+    fresh = f"rebuild_{uuid.uuid4().hex[:12]}"
+    client = open_redis(settings.redis_url)
+    live = await open_pool(settings.postgres_url, settings.postgres_schema, max_size=1)
+    await migrate(settings.postgres_url, fresh)
+    rebuilt = await open_pool(settings.postgres_url, fresh, max_size=1)
+    try:
+        log = EventLog(client, StreamKeys(settings.key_prefix), system_clock)
+        await Projector(log, rebuilt, fresh).drain()
+        assert await _rows(rebuilt) == await _rows(live)
+    finally:
+        await rebuilt.close()
+        await live.close()
+        await client.aclose()
+        await drop_schema(settings.postgres_url, fresh)
+
+
+async def _rows(pool: AsyncConnectionPool) -> tuple[Rows, Rows, Rows]:
+    return (
+        await select_all(pool, "SELECT * FROM files ORDER BY id"),
+        await select_all(pool, "SELECT * FROM batches ORDER BY id"),
+        await select_all(pool, "SELECT * FROM dead_letters ORDER BY stream_ms, stream_seq"),
+    )
+
+
+def assert_no_orphans_after_gc(stack: ChaosStack) -> None:
+    """After a gc sweep that counts anything unnamed as an orphan, storage holds exactly the
+    bytes of the files the projection lists as active. The stack's own gc is stopped first:
+    it holds the lease, and with it the only right to act."""
+    stack.terminate("gc")
+    stack.run_gc_once(BATCH_GATEWAY_ORPHAN_GRACE_SECONDS="0")
+    named = asyncio.run(_active_file_keys(stack))
+    root = Path(stack.settings.storage.fs_root)
+    stored = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    assert stored == named, stored ^ named
+
+
+async def _active_file_keys(stack: ChaosStack) -> set[str]:
+    settings = stack.settings
+    pool = await open_pool(settings.postgres_url, settings.postgres_schema, max_size=1)
+    try:
+        rows = await select_all(pool, "SELECT storage_key FROM files WHERE state = 'active'")
+    finally:
+        await pool.close()
+    return {row[0] for row in rows}
+
+
+def assert_invariants(stack: ChaosStack, client: OpenAI, batches: dict[str, int]) -> None:
+    assert_batches_done_right(client, batches)
+    assert_nothing_pending(stack)
+    assert_projection_equals_rebuild(stack)
+    assert_no_orphans_after_gc(stack)
