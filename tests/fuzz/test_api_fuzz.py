@@ -24,6 +24,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from batch_gateway.gateway.app import create_app
 from batch_gateway.settings import ApiServerSettings
 from tests.harness.live_stack import LiveStack
+from tests.harness.openai_errors import envelope_error
 
 EXAMPLES = int(os.environ.get("BATCH_GATEWAY_FUZZ_EXAMPLES", "25"))
 # The operations, as the app with default settings documents them (the served document is
@@ -75,16 +76,7 @@ def openai_error_envelope(ctx: CheckContext, response: Response, case: Case[Any]
     if response.status_code < 400:
         return None
     assert response.headers.get("content-type", [""])[0].startswith("application/json")
-    body: Any = response.json()
-    assert isinstance(body, dict)
-    assert list(body) == ["error"], body
-    error = body["error"]
-    assert set(error) == {"message", "type", "param", "code"}, error
-    assert isinstance(error["message"], str)
-    assert error["message"]
-    assert isinstance(error["type"], str)
-    assert error["param"] is None or isinstance(error["param"], str)
-    assert error["code"] is None or isinstance(error["code"], str)
+    envelope_error(response.json())
     return True
 
 

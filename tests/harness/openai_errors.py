@@ -11,7 +11,12 @@ def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
     """The `error` object of `response`, after checking its status and exact shape."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
+    return envelope_error(response.json())
+
+
+def envelope_error(body: Any) -> dict[str, Any]:
+    """The `error` object of a decoded error body, after checking its exact shape."""
+    assert isinstance(body, dict)
     assert list(body) == ["error"], body
     error: dict[str, Any] = body["error"]
     assert set(error) == {"message", "type", "param", "code"}, error
