@@ -19,12 +19,16 @@ _TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 _OPENING = frozenset(b"[{")
 
 
-def exceeds_depth(document: bytes | memoryview, limit: int = MAX_JSON_DEPTH) -> bool:
+def exceeds_depth(document: bytes | bytearray | memoryview, limit: int = MAX_JSON_DEPTH) -> bool:
     """True when `document` nests arrays and objects more than `limit` levels deep.
 
     Malformed documents are measured as far as their brackets go; whether they parse is the
     decoder's question, asked after this one.
     """
+    if isinstance(document, bytes | bytearray) and (
+        document.count(b"[") + document.count(b"{") <= limit
+    ):
+        return False  # too few brackets to nest that deep: counting them is far cheaper
     depth = 0
     for token in _TOKEN.finditer(document):
         first = document[token.start()]

@@ -162,6 +162,9 @@ class ProcessorSettings(CommonSettings, frozen=True, kw_only=True, forbid_unknow
     max_requests_per_batch: Annotated[int, msgspec.Meta(gt=0)] = 50_000
     # At most this many line errors are reported for a rejected input file.
     max_validation_errors: Annotated[int, msgspec.Meta(gt=0)] = 100
+    # A longer input line is a line error, refused while it streams in: validating and sending a
+    # line holds up to about three copies of it (ADR 0025). Room for a request with images.
+    max_line_bytes: Annotated[int, msgspec.Meta(gt=0)] = 16 * 1024 * 1024
     # Whether one input file may mix models (each is planned and dispatched separately).
     allow_multiple_models: bool = True
     # A pending entry idle this long belongs to a processor presumed dead and is reclaimed.

@@ -38,8 +38,8 @@ async def requests_of(
     reader = await storage.read(key)
     async with reader:
         async for _, raw in numbered_lines(reader):
-            if not raw.strip():
-                continue
+            if not raw or raw.isspace():
+                continue  # blank (and `strip` would copy a long line just to see that)
             line = _line_decoder.decode(raw)
             if line.custom_id in skip:
                 continue

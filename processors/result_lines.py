@@ -125,7 +125,7 @@ def encode_line(line: ResultLine) -> bytes:
 _line_decoder = msgspec.json.Decoder(ResultLine)
 
 
-def decode_line(raw: bytes) -> ResultLine:
+def decode_line(raw: bytes | bytearray) -> ResultLine:
     return _line_decoder.decode(raw)
 
 

@@ -3,20 +3,36 @@
 Each line must be a JSON object `{"custom_id", "method": "POST", "url": <the batch's
 endpoint>, "body": {...}}` with a unique `custom_id` and no `"stream": true`. Errors carry
 OpenAI's codes and 1-based line numbers; at most `max_errors` are reported.
+
+Input files are hostile until checked (ADR 0025): a line longer than `max_line_bytes` is
+refused while it streams in, JSON nested past `MAX_JSON_DEPTH` before any decoder recurses
+into it, and every value that reaches a request header, a log line or a metric label
+(`custom_id`, `body.model`) is refused with control characters or past its length limit.
 """
 
 from __future__ import annotations
 
+import codecs
+import re
 from collections.abc import AsyncIterable
 from typing import Any
 
 import msgspec
 
 from batch_gateway.events.batch_events import BatchError
-from batch_gateway.processors.lines import numbered_lines
+from batch_gateway.json_depth import MAX_JSON_DEPTH, exceeds_depth
+from batch_gateway.processors.lines import Line, TooLong, bounded_lines
 
 # Endpoints whose requests need no `model` (OpenAI picks a default moderation model).
 MODEL_OPTIONAL_ENDPOINTS = frozenset({"/v1/moderations"})
+# A custom_id is echoed in result lines, logs and the `x-batch-request` header of each request;
+# OpenAI's own ids are far shorter, and a few hundred characters is room for any naming scheme.
+MAX_CUSTOM_ID_LENGTH = 512
+MAX_MODEL_LENGTH = 256
+# C0 controls, DEL and C1 controls: refused in a header by HTTP clients, or invisible in logs.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# The UTF-8 check decodes a long line a slice at a time, never into one string of its size.
+_UTF8_SLICE_BYTES = 1 << 20
 
 
 class _Line(msgspec.Struct):
@@ -53,13 +69,20 @@ class _Checker:
     def fail(self, line: int, code: str, message: str, param: str | None = None) -> None:
         self.errors.append(BatchError(code=code, message=message, param=param, line=line))
 
-    def check(self, number: int, raw: bytes) -> None:
+    def check(self, number: int, raw: Line) -> None:
         # Checked on the whole line: the decoder skips what it does not keep (unknown fields,
         # the body's contents) without looking at its encoding, yet all of it goes downstream.
         # A NUL byte never occurs in UTF-8 JSON text but in every line of a UTF-16 or UTF-32
         # file, whose lines after the first (split at the 0x0A byte) would pass as ASCII.
         if b"\x00" in raw or (not raw.isascii() and not _is_utf8(raw)):
             self.fail(number, "invalid_file_encoding", "The file must be encoded as UTF-8.")
+            return
+        if exceeds_depth(raw):
+            self.fail(
+                number,
+                "invalid_json_line",
+                f"This line nests JSON more than {MAX_JSON_DEPTH} levels deep.",
+            )
             return
         try:
             line = _line_decoder.decode(raw)
@@ -76,6 +99,20 @@ class _Checker:
         if not isinstance(line.custom_id, str) or not line.custom_id:
             self.fail(
                 number, "invalid_custom_id", "custom_id must be a non-empty string.", "custom_id"
+            )
+        elif len(line.custom_id) > MAX_CUSTOM_ID_LENGTH:
+            self.fail(
+                number,
+                "invalid_custom_id",
+                f"custom_id must be at most {MAX_CUSTOM_ID_LENGTH} characters long.",
+                "custom_id",
+            )
+        elif _CONTROL.search(line.custom_id):
+            self.fail(
+                number,
+                "invalid_custom_id",
+                "custom_id must not contain control characters (such as a newline or NUL).",
+                "custom_id",
             )
         elif line.custom_id in self.custom_ids:
             self.fail(
@@ -112,9 +149,14 @@ class _Checker:
                 "Streaming is not supported in batches.",
                 "body.stream",
             )
-        # A NUL ("\u0000" in JSON) cannot be stored in PostgreSQL text: the projector would
-        # stop at the batch's `batch.validated`, and every later event with it.
-        if isinstance(body.model, str) and body.model and "\x00" not in body.model:
+        # A NUL ("\u0000" in JSON) cannot be stored in PostgreSQL text, and a model name goes
+        # into metric labels, logs and routing: control characters are refused like a NUL.
+        if (
+            isinstance(body.model, str)
+            and body.model
+            and len(body.model) <= MAX_MODEL_LENGTH
+            and not _CONTROL.search(body.model)
+        ):
             self.models.add(body.model)
         elif body.model is not None:
             self.fail(number, "invalid_value", "body.model must be a model name.", "body.model")
@@ -122,9 +164,19 @@ class _Checker:
             self.fail(number, "missing_required_parameter", "Missing 'body.model'.", "body.model")
 
 
-def _is_utf8(raw: bytes) -> bool:
+def _is_utf8(raw: Line) -> bool:
+    if len(raw) <= _UTF8_SLICE_BYTES:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(raw)
     try:
-        raw.decode("utf-8")
+        for start in range(0, len(view), _UTF8_SLICE_BYTES):
+            decoder.decode(view[start : start + _UTF8_SLICE_BYTES])
+        decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return False
     return True
@@ -136,11 +188,12 @@ async def validate_input(
     endpoint: str,
     max_requests: int,
     max_errors: int,
+    max_line_bytes: int | None = None,
     allow_multiple_models: bool = True,
 ) -> ValidationResult:
     checker = _Checker(endpoint)
-    async for number, raw in numbered_lines(chunks):
-        if not raw.strip():
+    async for number, raw in bounded_lines(chunks, max_line_bytes=max_line_bytes):
+        if not isinstance(raw, TooLong) and (not raw or raw.isspace()):
             continue  # blank lines carry no request
         checker.total += 1
         if checker.total > max_requests:
@@ -150,7 +203,12 @@ async def validate_input(
                 f"A batch may hold at most {max_requests} requests.",
             )
             break
-        checker.check(number, raw)
+        if isinstance(raw, TooLong):
+            checker.fail(
+                number, "line_too_long", f"A line may be at most {max_line_bytes} bytes long."
+            )
+        else:
+            checker.check(number, raw)
         if len(checker.errors) >= max_errors:
             break
     if checker.total == 0 and not checker.errors:

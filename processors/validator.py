@@ -160,7 +160,17 @@ class Validator:
             await self._end(state, version, BatchExpired(expired_at=now))
             return
         with job_phase("validate"):
-            result = await self._validate(state)
+            try:
+                result = await self._validate(state)
+            except _PASSING_TROUBLE:
+                raise
+            except Exception as error:
+                # Deterministic (a bug, input no check foresaw): retrying it every lease would
+                # only make the batch wait minutes for the same failure.
+                logger.exception("validating batch %s failed", state.id)
+                problem = f"Validating the input file failed ({type(error).__name__})."
+                failure = BatchError(code="validation_failed", message=problem)
+                result = ValidationResult(0, [], [failure])
         if result.errors:
             await self._end(state, version, BatchFailed(failed_at=now, errors=result.errors))
             VALIDATIONS.labels("invalid").inc()  # once appended: a conflict judges again
@@ -195,6 +205,7 @@ class Validator:
                 endpoint=state.endpoint,
                 max_requests=self._settings.max_requests_per_batch,
                 max_errors=self._settings.max_validation_errors,
+                max_line_bytes=self._settings.max_line_bytes,
                 allow_multiple_models=self._settings.allow_multiple_models,
             )
 

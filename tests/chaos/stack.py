@@ -57,7 +57,7 @@ class ChaosStack:
             secrets_key=self._secrets_key,
         )
 
-    def start(self, *extra: str) -> None:
+    def start(self, *extra: str, environment: dict[str, str] | None = None) -> None:
         """Servers, the simulator and one of each component; `extra` names more instances
         (`processor-2`, `projector-2`) of a component."""
         self.redis.start()
@@ -69,6 +69,7 @@ class ChaosStack:
             INFERENCE_URL_VARIABLE: simulator.probe_url,
             **PROCESSOR_ENVIRONMENT,
             **SIMULATOR_ENVIRONMENT,
+            **(environment or {}),
         }
         names = ["simulator", "apiserver", "projector", "processor", "gc", *extra]
         for name in names:
@@ -143,10 +144,13 @@ class ChaosStack:
 
 
 @contextlib.contextmanager
-def chaos_stack(work: Path, *extra: str) -> Iterator[ChaosStack]:
+def chaos_stack(
+    work: Path, *extra: str, environment: dict[str, str] | None = None
+) -> Iterator[ChaosStack]:
+    """A started stack (see `ChaosStack.start`); `environment` adds to every component's."""
     stack = ChaosStack(work)
     try:
-        stack.start(*extra)
+        stack.start(*extra, environment=environment or {})
         yield stack
     finally:
         stack.stop()

@@ -32,6 +32,14 @@ def _missing(line: int, field: str) -> Expected:
     return [("missing_required_parameter", line, field)]
 
 
+def _nested(depth: int) -> Any:
+    """A JSON value `depth` arrays deep; as `messages` in a line, two levels more (line, body)."""
+    value: Any = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
 def _streaming(custom_id: str) -> dict[str, Any]:
     line = chat_line(custom_id)
     return line | {"body": line["body"] | {"stream": True}}
@@ -74,5 +82,36 @@ INVALID_INPUTS: list[tuple[str, bytes, Expected]] = [
         "utf-16",
         raw_lines(chat_line("a"), chat_line("b")).decode().encode("utf-16"),
         [("invalid_file_encoding", line, None) for line in (1, 2, 3)],
+    ),
+    # Hostile input (issue 10): what would reach a request header, a log line, a metric label
+    # or a decoder's recursion is refused here, line by line.
+    (
+        "invalid utf-8",
+        raw_lines(chat_line("a"), json.dumps(chat_line("b")).encode()[:-3] + b'\xff"}}'),
+        [("invalid_file_encoding", 2, None)],
+    ),
+    (
+        "control characters in custom_id",
+        raw_lines(*(chat_line(f"a{c}b") for c in ("\n", "\r", "\x00", "\x7f", "\x85", "\t"))),
+        [("invalid_custom_id", line, "custom_id") for line in range(1, 7)],
+    ),
+    (
+        "custom_id too long",
+        raw_lines(chat_line("x" * 512), chat_line("y" * 513)),
+        [("invalid_custom_id", 2, "custom_id")],
+    ),
+    (
+        "control characters or excess length in body.model",
+        raw_lines(chat_line("a", model="m\n1"), chat_line("b", model="m" * 257)),
+        [("invalid_value", 1, "body.model"), ("invalid_value", 2, "body.model")],
+    ),
+    (
+        "json nested deeper than 128 levels",
+        raw_lines(
+            chat_line("a", body={"model": "m1", "messages": _nested(126)}),
+            chat_line("b", body={"model": "m1", "messages": _nested(127)}),
+            b'{"custom_id": "c", "body": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        ),
+        [("invalid_json_line", 2, None), ("invalid_json_line", 3, None)],
     ),
 ]

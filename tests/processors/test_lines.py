@@ -1,17 +1,28 @@
-"""`numbered_lines`: the same lines whatever the chunking, as `bytes.split` sees them."""
+"""`numbered_lines`: the same lines whatever the chunking, as `bytes.split` sees them;
+`bounded_lines`: the same, with every line past the limit reported as `TOO_LONG` and never
+held in memory whole."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import tracemalloc
 from collections.abc import AsyncIterator, Sequence
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from batch_gateway.processors.lines import UTF8_BOM, numbered_lines
+from batch_gateway.processors.lines import (
+    TOO_LONG,
+    UTF8_BOM,
+    Line,
+    TooLong,
+    bounded_lines,
+    numbered_lines,
+)
 
-Lines = list[tuple[int, bytes]]
+Lines = list[tuple[int, Line]]
+BoundedLines = list[tuple[int, Line | TooLong]]
 
 
 async def _chunks(parts: Sequence[bytes]) -> AsyncIterator[bytes]:
@@ -99,3 +110,52 @@ def test_a_line_longer_than_many_chunks_is_joined() -> None:
     line = bytes(range(32, 127)) * 2000
     parts = [line[i : i + 1000] for i in range(0, len(line), 1000)]
     assert _lines([*parts, b"\nend"]) == [(1, line), (2, b"end")]
+
+
+async def _collect_bounded(parts: Sequence[bytes], limit: int) -> BoundedLines:
+    return [line async for line in bounded_lines(_chunks(parts), max_line_bytes=limit)]
+
+
+def _bounded(parts: Sequence[bytes], limit: int) -> BoundedLines:
+    return asyncio.run(_collect_bounded(parts, limit))
+
+
+@given(
+    data=_data,
+    cuts=st.lists(st.integers(min_value=0), max_size=12),
+    limit=st.integers(min_value=0, max_value=80),
+)
+def test_a_limit_replaces_exactly_the_longer_lines_whatever_the_chunking(
+    data: bytes, cuts: list[int], limit: int
+) -> None:
+    expected = [
+        (number, TOO_LONG if len(line) > limit else line) for number, line in _expected(data)
+    ]
+    assert _bounded(_split_at(data, cuts), limit) == expected
+
+
+def test_a_line_of_exactly_the_limit_passes_with_or_without_its_cr() -> None:
+    assert _bounded([b"abc\r", b"\nabcd\n"], 3) == [(1, b"abc"), (2, TOO_LONG)]
+
+
+def test_a_huge_line_without_a_newline_is_never_held_whole() -> None:
+    limit = 1 << 20
+    chunk = b"x" * (1 << 16)
+
+    async def huge() -> AsyncIterator[bytes]:
+        yield b'{"custom_id": "a"}\n'
+        for _ in range(64 * 16):  # 64 MiB, no newline until the very end
+            yield chunk
+        yield b"\n{}"
+
+    async def collect() -> BoundedLines:
+        return [line async for line in bounded_lines(huge(), max_line_bytes=limit)]
+
+    tracemalloc.start()
+    try:
+        lines = asyncio.run(collect())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert lines == [(1, b'{"custom_id": "a"}'), (2, TOO_LONG), (3, b"{}")]
+    assert peak < 4 * limit, f"peak {peak} bytes for a 64 MiB line and a 1 MiB limit"

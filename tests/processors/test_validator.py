@@ -405,7 +405,7 @@ async def test_a_poison_entry_of_an_already_validated_batch_does_not_fail_it(
     assert await _pending(redis_client, event_log) == 0
 
 
-async def test_a_batch_whose_validation_keeps_raising_ends_failed_and_dead_lettered(
+async def test_a_batch_whose_validation_raises_fails_at_once_with_a_clear_error(
     event_log: EventLog,
     storage: FilesystemStorage,
     secrets: SecretStore,
@@ -423,26 +423,27 @@ async def test_a_batch_whose_validation_keeps_raising_ends_failed_and_dead_lette
         async def read(self, key: str) -> ObjectReader:
             if key == file_object_key(TENANT, broken_file):
                 attempts.append(key)
-                raise RuntimeError("a bug the validator did not expect")
+                raise RecursionError("a bug the validator did not expect")
             return await super().read(key)
 
     failing = Failing(tmp_path / "objects")
     await failing.open()
 
-    # Lease 0: an entry left unacknowledged is retried at once rather than after the lease.
+    # Lease 0: an entry left unacknowledged would be retried at once rather than after a lease.
     await make_validator(lease_ms=0, storage=failing).drain()
 
-    assert len(attempts) == MAX_DELIVERIES
+    assert len(attempts) == 1, "the same failure again would only make the batch wait"
     [verdict] = await _verdicts(event_log, broken)
     assert isinstance(verdict, BatchFailed)
-    assert [e.code for e in verdict.errors] == ["validation_failed"]
-    [dead] = await _dead_letters(redis_client, event_log)
-    assert dead[b"reason"] == f"delivered {MAX_DELIVERIES + 1} times".encode()
+    assert [(e.code, e.message) for e in verdict.errors] == [
+        ("validation_failed", "Validating the input file failed (RecursionError).")
+    ]
+    assert await _dead_letters(redis_client, event_log) == []
     # The other batch was not held up by the broken one.
     [verdict] = await _verdicts(event_log, healthy)
     assert isinstance(verdict, BatchValidated)
     assert await _pending(redis_client, event_log) == 0
-    assert "a bug the validator did not expect" in caplog.text
+    assert "a bug the validator did not expect" in caplog.text, "the stack goes to the log"
 
 
 async def test_storage_out_of_reach_leaves_the_entry_pending_for_a_retry(
