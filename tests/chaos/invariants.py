@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from pathlib import Path
 
 import redis
 from openai import OpenAI
@@ -24,6 +23,7 @@ from batch_gateway.projections.database import drop_schema, open_pool
 from batch_gateway.projections.migrations import migrate
 from batch_gateway.projections.projector import Projector
 from batch_gateway.redis_client import open_redis
+from batch_gateway.storage import open_storage
 from tests.chaos.stack import ChaosStack
 from tests.execution.results import ids, results_of
 from tests.harness.projection_rows import Rows, select_all
@@ -94,9 +94,16 @@ def assert_no_orphans_after_gc(stack: ChaosStack) -> None:
     stack.terminate("gc")
     stack.run_gc_once(BATCH_GATEWAY_ORPHAN_GRACE_SECONDS="0")
     named = asyncio.run(_active_file_keys(stack))
-    root = Path(stack.settings.storage.fs_root)
-    stored = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    stored = asyncio.run(_stored_keys(stack))
     assert stored == named, stored ^ named
+
+
+async def _stored_keys(stack: ChaosStack) -> set[str]:
+    storage = await open_storage(stack.settings.storage)
+    try:
+        return {stored.key async for stored in storage.list("")}
+    finally:
+        await storage.close()
 
 
 async def _active_file_keys(stack: ChaosStack) -> set[str]:

@@ -20,6 +20,7 @@ from batch_gateway.stack.components import INFERENCE_URL_VARIABLE, Component
 from batch_gateway.stack.postgres_server import EmbeddedPostgres
 from batch_gateway.stack.redis_server import EmbeddedRedis, free_port
 from batch_gateway.storage import StorageSettings
+from tests.harness.seaweed_server import SeaweedS3
 
 # Short enough that a killed processor's job is taken over within seconds.
 PROCESSOR_ENVIRONMENT = {
@@ -37,10 +38,12 @@ SIMULATOR_ENVIRONMENT = {"BATCH_GATEWAY_LATENCY_SECONDS": "0.01", "BATCH_GATEWAY
 
 
 class ChaosStack:
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, *, s3: bool = False) -> None:
         self.work = work
         self.redis = EmbeddedRedis(work / "redis", extra_args=["--appendfsync", "always"])
         self.postgres = EmbeddedPostgres(work / "postgres")
+        # Files in a real S3 server that can be taken down, or in a directory.
+        self.seaweed = SeaweedS3(work / "seaweed") if s3 else None
         self.components: dict[str, Component] = {}
         self.environment: dict[str, str] = {}
 
@@ -50,10 +53,15 @@ class ChaosStack:
 
     @property
     def settings(self) -> CommonSettings:
+        storage = (
+            self.seaweed.storage_settings()
+            if self.seaweed is not None
+            else StorageSettings(kind="filesystem", fs_root=str(self.work / "files"))
+        )
         return CommonSettings(
             redis_url=self.redis.url,
             postgres_url=self.postgres.url,
-            storage=StorageSettings(kind="filesystem", fs_root=str(self.work / "files")),
+            storage=storage,
             secrets_key=self._secrets_key,
         )
 
@@ -62,6 +70,8 @@ class ChaosStack:
         (`processor-2`, `projector-2`) of a component."""
         self.redis.start()
         self.postgres.start()
+        if self.seaweed is not None:
+            self.seaweed.start()
         self._secrets_key = new_secrets_key()
         simulator = self._component("simulator", ready_path="/health")
         self.environment = {
@@ -121,6 +131,8 @@ class ChaosStack:
             component.stop(10)
         self.postgres.stop()
         self.redis.stop()
+        if self.seaweed is not None:
+            self.seaweed.stop()
 
     def logs(self) -> str:
         """The tail of every component's log, for a failing test to show."""
@@ -145,10 +157,10 @@ class ChaosStack:
 
 @contextlib.contextmanager
 def chaos_stack(
-    work: Path, *extra: str, environment: dict[str, str] | None = None
+    work: Path, *extra: str, environment: dict[str, str] | None = None, s3: bool = False
 ) -> Iterator[ChaosStack]:
     """A started stack (see `ChaosStack.start`); `environment` adds to every component's."""
-    stack = ChaosStack(work)
+    stack = ChaosStack(work, s3=s3)
     try:
         stack.start(*extra, environment=environment or {})
         yield stack

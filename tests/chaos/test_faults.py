@@ -65,6 +65,14 @@ def kill_one_of_two_processors(stack: ChaosStack, chance: random.Random) -> None
     stack.kill(chance.choice(["projector", "projector-2"]))
 
 
+def storage_outage(stack: ChaosStack, chance: random.Random) -> None:
+    assert stack.seaweed is not None
+    _pause(chance)
+    stack.seaweed.kill()
+    _pause(chance, 1.0, 4.0)
+    stack.seaweed.start()  # with every object it held
+
+
 def terminate_processor(stack: ChaosStack, chance: random.Random) -> None:
     _pause(chance)
     stack.terminate("processor")
@@ -80,7 +88,10 @@ SCENARIOS: dict[str, tuple[Fault, tuple[str, ...]]] = {
         ("processor-2", "projector-2"),
     ),
     "processor stopped with SIGTERM mid-work": (terminate_processor, ()),
+    "object storage (S3) unavailable for a while": (storage_outage, ()),
 }
+# Scenarios whose files are in a real S3 server (SeaweedFS) rather than a directory.
+ON_S3 = {"object storage (S3) unavailable for a while"}
 
 
 @pytest.mark.timeout(300)
@@ -89,7 +100,7 @@ SCENARIOS: dict[str, tuple[Fault, tuple[str, ...]]] = {
 def test_every_invariant_holds_after_the_fault(tmp_path: Path, scenario: str, seed: int) -> None:
     fault, extra = SCENARIOS[scenario]
     chance = random.Random(f"{scenario}/{seed}")
-    with chaos_stack(tmp_path, *extra) as stack:
+    with chaos_stack(tmp_path, *extra, s3=scenario in ON_S3) as stack:
         client = OpenAI(base_url=f"{stack.api_url}/v1", api_key="chaos", max_retries=8, timeout=30)
         batches = {start_batch(client, requests_file(size)).id: size for size in SIZES}
         fault(stack, chance)
