@@ -1,6 +1,8 @@
 """The S3 plug-in against a real S3 server (SeaweedFS) that goes down and comes back: while it
 is down every operation raises `StorageUnavailable` within seconds (the outage the processors
-back off from, never a crash), and afterwards everything stored before is there."""
+back off from, never a crash), and afterwards everything stored before is there. A frozen
+server is another outage: its connections are accepted and never answered, so operations wait
+on the client's timeouts (two minutes a read, retried twice) rather than failing fast."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 from batch_gateway.storage import ObjectStorage, StorageUnavailable, open_storage
@@ -52,5 +55,36 @@ async def test_an_outage_is_storage_unavailable_and_a_restart_keeps_every_object
         await storage.write("files/t/after", _chunks(b"new"))
         assert await _read(storage, "files/t/after") == b"new"
         assert not await storage.exists("files/t/during")
+    finally:
+        await storage.close()
+
+
+async def test_a_paused_server_holds_operations_until_it_resumes(server: SeaweedS3) -> None:
+    """Operations wait on a frozen server, up to the plug-in's timeouts (about six minutes:
+    three reads of two minutes each), and complete once it continues."""
+    storage = await open_storage(server.storage_settings())
+    try:
+        await storage.write("files/t/before", _chunks(b"kept"))
+        finished: dict[str, bytes] = {}
+
+        async def read_back() -> None:
+            finished["read"] = await _read(storage, "files/t/before")
+
+        async def write() -> None:
+            await storage.write("files/t/during", _chunks(b"queued"))
+            finished["write"] = b"queued"
+
+        server.pause()
+        async with anyio.create_task_group() as task_group:
+            try:
+                task_group.start_soon(read_back)
+                task_group.start_soon(write)
+                await anyio.sleep(1.5)
+                assert finished == {}, "a frozen server does not refuse: requests wait on it"
+            finally:
+                server.resume()  # the threads behind both operations cannot be cancelled
+
+        assert finished == {"read": b"kept", "write": b"queued"}
+        assert await _read(storage, "files/t/during") == b"queued"
     finally:
         await storage.close()
