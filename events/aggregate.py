@@ -19,10 +19,14 @@ class CorruptAggregate(RuntimeError):
     """An aggregate's events are out of order or belong to another aggregate."""
 
 
-def fold(evolve: Evolve[State], envelopes: Iterable[Envelope]) -> tuple[State | None, int]:
-    """Return the state after every envelope, and the version it is at (0 when new)."""
-    state: State | None = None
-    version = 0
+def fold(
+    evolve: Evolve[State],
+    envelopes: Iterable[Envelope],
+    state: State | None = None,
+    version: int = 0,
+) -> tuple[State | None, int]:
+    """Return the state after every envelope, and the version it is at (0 when new); from
+    `state` at `version` (a snapshot, a state loaded before) when given."""
     aggregate_id: str | None = None
     for envelope in envelopes:
         if aggregate_id is None:

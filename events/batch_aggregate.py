@@ -11,11 +11,12 @@ cancelled appended together).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
 from batch_gateway.errors import Conflict
+from batch_gateway.events.aggregate_store import AggregateStore
 from batch_gateway.events.batch_events import (
     BatchCancelled,
     BatchCancelRequested,
@@ -32,6 +33,7 @@ from batch_gateway.events.batch_events import (
     RequestCounts,
     Usage,
 )
+from batch_gateway.events.chunk_runs import ChunkRun, chunk_names, with_chunk
 from batch_gateway.events.envelope import Envelope
 
 BatchStatus = Literal[
@@ -60,6 +62,9 @@ _ALLOWED: dict[BatchStatus, tuple[type[BatchEvent], ...]] = {
     "cancelling": (BatchInProgress, BatchProgress, BatchCancelled, BatchFailed),
     "finalizing": (BatchInProgress, BatchCompleted, BatchFailed),
 }
+
+if TYPE_CHECKING:
+    from batch_gateway.events.log import EventLog
 
 
 _ENDED_AS: dict[type, BatchStatus] = {
@@ -93,13 +98,18 @@ class BatchState(msgspec.Struct, frozen=True, kw_only=True):
     errors: list[BatchError] = msgspec.field(default_factory=list)
     output_file_id: str | None = None
     error_file_id: str | None = None
-    # Names of the result chunks committed so far, in order.
-    chunks: list[str] = msgspec.field(default_factory=list)
+    # The result chunks committed so far, in order, as runs of names (events/chunk_runs.py).
+    chunk_runs: list[ChunkRun] = msgspec.field(default_factory=list)
     # The W3C trace context of the create call (`traceparent`, `tracestate`), which the
     # validator and the processors continue; empty when it was not traced.
     trace_context: dict[str, str] = msgspec.field(default_factory=dict)
     # The `x-request-id` of the create call, which the processors' log lines name.
     request_id: str | None = None
+
+    @property
+    def chunks(self) -> list[str]:
+        """The names of the result chunks committed so far, in order."""
+        return list(chunk_names(self.chunk_runs))
 
     @property
     def terminal(self) -> bool:
@@ -135,9 +145,9 @@ def evolve_batch(state: BatchState | None, envelope: Envelope) -> BatchState:
         case BatchInProgress():
             return replace(state, claims=state.claims + 1)
         case BatchProgress():
-            chunks = [*state.chunks, event.chunk] if event.chunk else state.chunks
+            runs = with_chunk(state.chunk_runs, event.chunk) if event.chunk else state.chunk_runs
             return replace(
-                state, request_counts=event.request_counts, usage=event.usage, chunks=chunks
+                state, request_counts=event.request_counts, usage=event.usage, chunk_runs=runs
             )
         case BatchFinalizing():
             return replace(state, status="finalizing")
@@ -186,3 +196,8 @@ def _created(envelope: Envelope, event: BatchCreated) -> BatchState:
 
 def _name(event: object) -> str:
     return str(type(event).__struct_config__.tag)  # type: ignore[attr-defined]
+
+
+def batch_store(log: EventLog) -> AggregateStore[BatchState]:
+    """The batches of `log`, loaded from their snapshots."""
+    return AggregateStore(log, evolve_batch, BatchState)

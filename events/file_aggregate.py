@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
 from batch_gateway.events.aggregate import CorruptAggregate
+from batch_gateway.events.aggregate_store import AggregateStore
 from batch_gateway.events.envelope import Envelope
 from batch_gateway.events.types import FileDeleted, FileExpired, FileUploaded
 
 FileLifecycle = Literal["active", "deleted", "expired"]
+
+if TYPE_CHECKING:
+    from batch_gateway.events.log import EventLog
 
 
 class FileState(msgspec.Struct, frozen=True, kw_only=True):
@@ -46,3 +50,8 @@ def evolve_file(state: FileState | None, envelope: Envelope) -> FileState:
         case FileExpired() if state is not None and state.lifecycle == "active":
             return msgspec.structs.replace(state, lifecycle="expired")
     raise CorruptAggregate(f"{type(event).__name__} cannot follow {state!r}")
+
+
+def file_store(log: EventLog) -> AggregateStore[FileState]:
+    """The files of `log`, loaded from their snapshots."""
+    return AggregateStore(log, evolve_file, FileState)

@@ -26,3 +26,6 @@ class StreamKeys(msgspec.Struct, frozen=True):
 
     def aggregate_version(self, aggregate_id: str) -> str:
         return f"{self.tag}:version:{aggregate_id}"
+
+    def aggregate_snapshot(self, aggregate_id: str) -> str:
+        return f"{self.tag}:snapshot:{aggregate_id}"

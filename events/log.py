@@ -160,10 +160,16 @@ class EventLog:
         )
         return cast(StreamEntries, entries)
 
-    async def read_aggregate(self, aggregate_id: str) -> list[Recorded]:
-        """Every event of one aggregate, oldest first."""
-        entries = await self._redis.xrange(self._keys.aggregate_stream(aggregate_id))
+    async def read_aggregate(self, aggregate_id: str, after: StreamId = ORIGIN) -> list[Recorded]:
+        """The events of one aggregate after `after` (all of them by default), oldest first."""
+        entries = await self._redis.xrange(
+            self._keys.aggregate_stream(aggregate_id), min=f"({after}", max="+"
+        )
         return [_decoded(entry) for entry in cast(StreamEntries, entries)]
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        return self._redis
 
     async def tail(
         self,

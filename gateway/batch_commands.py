@@ -11,12 +11,12 @@ from collections.abc import Mapping
 import redis.exceptions
 
 from batch_gateway.clock import Clock
-from batch_gateway.errors import Conflict, InvalidRequest, NotFound, Unavailable
-from batch_gateway.events import EventLog, Recorded, VersionConflict
-from batch_gateway.events.aggregate_store import AggregateStore
-from batch_gateway.events.batch_aggregate import BatchState, evolve_batch
+from batch_gateway.errors import Conflict, InvalidRequest, NotFound
+from batch_gateway.events import EventLog, Recorded
+from batch_gateway.events.aggregate_store import Decision
+from batch_gateway.events.batch_aggregate import BatchState, batch_store
 from batch_gateway.events.batch_events import BatchCancelled, BatchCancelRequested, BatchCreated
-from batch_gateway.events.file_aggregate import evolve_file
+from batch_gateway.events.file_aggregate import file_store
 from batch_gateway.gateway.batch_request import CreateBatchRequest, window_seconds
 from batch_gateway.gateway.file_commands import load_active_file
 from batch_gateway.gateway.idempotency import IdempotencyKeys, fingerprint
@@ -27,7 +27,6 @@ from batch_gateway.secret_store import SecretStore
 
 logger = logging.getLogger(__name__)
 
-_ATTEMPTS = 3
 # Captured headers outlive the completion window by this much, in case a batch ends late.
 SECRET_GRACE_SECONDS = 86_400
 
@@ -47,8 +46,8 @@ class BatchCommands:
         clock: Clock,
         projection_wait_seconds: float,
     ) -> None:
-        self._batches = AggregateStore(log, evolve_batch)
-        self._files = AggregateStore(log, evolve_file)
+        self._batches = batch_store(log)
+        self._files = file_store(log)
         self._waiter = waiter
         self._secrets = secrets
         self._idempotency = idempotency
@@ -133,10 +132,14 @@ class BatchCommands:
             await asyncio.sleep(0.02)
 
     async def cancel(self, tenant: str, batch_id: str) -> None:
-        for _ in range(_ATTEMPTS):
-            state, version = await self._load(tenant, batch_id)
+        if not is_batch_id(batch_id):
+            raise no_such_batch(batch_id)
+
+        async def cancel(state: BatchState | None) -> Decision:
+            if state is None or state.tenant != tenant:
+                raise no_such_batch(batch_id)
             if state.status == "cancelling":
-                return
+                return Decision()
             if state.status not in ("validating", "in_progress"):
                 raise Conflict(f"Cannot cancel a batch with status '{state.status}'.")
             now = int(self._clock())
@@ -146,26 +149,16 @@ class BatchCommands:
             if not state.started:
                 # Nobody works on it: nothing to stop, so it is cancelled at once.
                 events.append(BatchCancelled(cancelled_at=now))
-            try:
-                new_state, recorded = await self._batches.append(
-                    batch_id, tenant, state, version, events
-                )
-            except VersionConflict:
-                continue  # a processor or the validator moved it on: decide again
-            logger.info("batch %s: cancel requested while %s", batch_id, state.status)
-            if new_state.terminal:
-                await self._forget_secrets(batch_id)
-            await self._settle(recorded)
-            return
-        raise Unavailable(f"{batch_id} keeps changing concurrently; retry the request.")
+            return Decision(events, tenant)
 
-    async def _load(self, tenant: str, batch_id: str) -> tuple[BatchState, int]:
-        if not is_batch_id(batch_id):
-            raise no_such_batch(batch_id)
-        state, version = await self._batches.load(batch_id)
-        if state is None or state.tenant != tenant:
-            raise no_such_batch(batch_id)
-        return state, version
+        # A processor or the validator that moves the batch on meanwhile: decide again.
+        cancelled, recorded = await self._batches.update(batch_id, cancel)
+        if not recorded:
+            return
+        logger.info("batch %s: cancel requested", batch_id)
+        if cancelled.state is not None and cancelled.state.terminal:
+            await self._forget_secrets(batch_id)
+        await self._settle(recorded)
 
     async def _forget_secrets(self, batch_id: str) -> None:
         try:

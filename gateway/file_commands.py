@@ -7,10 +7,10 @@ import logging
 from collections.abc import AsyncIterable
 
 from batch_gateway.clock import Clock
-from batch_gateway.errors import NotFound, PayloadTooLarge, Unavailable
-from batch_gateway.events import EventLog, FileDeleted, FileUploaded, VersionConflict
-from batch_gateway.events.aggregate_store import AggregateStore
-from batch_gateway.events.file_aggregate import FileState, evolve_file
+from batch_gateway.errors import NotFound, PayloadTooLarge
+from batch_gateway.events import EventLog, FileDeleted, FileUploaded
+from batch_gateway.events.aggregate_store import AggregateStore, Decision
+from batch_gateway.events.file_aggregate import FileState, file_store
 from batch_gateway.gateway.file_form import UploadRequest, parse_upload_fields
 from batch_gateway.gateway.objects import DeletedFile, FileObject
 from batch_gateway.gateway.uploads import UploadForm
@@ -26,8 +26,6 @@ from batch_gateway.storage import (
 )
 
 logger = logging.getLogger(__name__)
-
-_DELETE_ATTEMPTS = 3
 
 
 def no_such_file(file_id: str, param: str = "file_id") -> NotFound:
@@ -57,7 +55,7 @@ class FileCommands:
         projection_wait_seconds: float,
     ) -> None:
         self._log = log
-        self._files = AggregateStore(log, evolve_file)
+        self._files = file_store(log)
         self._storage = storage
         self._waiter = waiter
         self._limits = limits
@@ -100,21 +98,20 @@ class FileCommands:
         )
 
     async def delete(self, tenant: str, file_id: str) -> DeletedFile:
-        for _ in range(_DELETE_ATTEMPTS):
-            state, version = await self._load(tenant, file_id)
-            try:
-                _, recorded = await self._files.append(
-                    file_id, tenant, state, version, [FileDeleted(deleted_at=int(self._clock()))]
-                )
-            except VersionConflict:
-                continue  # changed under us (a concurrent delete, an expiry): look again
-            await self._remove_bytes(state)
-            await self._waiter.settle(recorded[-1].stream_id, self._projection_wait_seconds)
-            return DeletedFile(id=file_id)
-        raise Unavailable(f"{file_id} keeps changing concurrently; retry the request.")
+        if not is_file_id(file_id):
+            raise no_such_file(file_id)
 
-    async def _load(self, tenant: str, file_id: str) -> tuple[FileState, int]:
-        return await load_active_file(self._files, tenant, file_id)
+        async def delete(state: FileState | None) -> Decision:
+            # Looked at again after a race (a concurrent delete, an expiry): gone is a 404.
+            if state is None or state.tenant != tenant or state.lifecycle != "active":
+                raise no_such_file(file_id)
+            return Decision([FileDeleted(deleted_at=int(self._clock()))], tenant)
+
+        deleted, recorded = await self._files.update(file_id, delete)
+        assert deleted.state is not None
+        await self._remove_bytes(deleted.state)
+        await self._waiter.settle(recorded[-1].stream_id, self._projection_wait_seconds)
+        return DeletedFile(id=file_id)
 
     async def _remove_bytes(self, state: FileState) -> None:
         try:

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 import msgspec
 
@@ -32,10 +33,11 @@ from batch_gateway.events import (
     FileUploaded,
     VersionConflict,
 )
-from batch_gateway.events.aggregate_store import AggregateStore
-from batch_gateway.events.batch_aggregate import BatchState, evolve_batch
+from batch_gateway.events.aggregate_store import AggregateStore, Contended, Decision, Loaded
+from batch_gateway.events.batch_aggregate import BatchState, batch_store
 from batch_gateway.events.batch_events import BatchExpired, RequestCounts
-from batch_gateway.events.file_aggregate import evolve_file
+from batch_gateway.events.envelope import Recorded
+from batch_gateway.events.file_aggregate import FileState, file_store
 from batch_gateway.gc.schedule import UNCLAIMED_EXPIRABLE
 from batch_gateway.processors.requests import ANY, requests_of
 from batch_gateway.processors.result_lines import LineCounter, encode_line, unanswered
@@ -43,7 +45,8 @@ from batch_gateway.storage import ObjectNotFound, ObjectStorage, file_object_key
 
 logger = logging.getLogger(__name__)
 
-_ATTEMPTS = 5
+State = TypeVar("State")
+
 _WRITE_CHUNK_BYTES = 64 * 1024
 # The line a processor writes for a request the end of the window left unexecuted.
 EXPIRED_CODE = "batch_expired"
@@ -73,8 +76,8 @@ class Expirer:
         dry_run: bool,
     ) -> None:
         self._log = log
-        self._files = AggregateStore(log, evolve_file)
-        self._batches = AggregateStore(log, evolve_batch)
+        self._files = file_store(log)
+        self._batches = batch_store(log)
         self._storage = storage
         self._clock = clock
         self._output_expiry_seconds = output_expiry_seconds
@@ -83,42 +86,45 @@ class Expirer:
     async def expire_file(self, file_id: str) -> bool:
         """Append `file.expired` if the file is still active and due; whether it was (its bytes
         go when the gc reads the event back, like those of any file that ended)."""
-        for _ in range(_ATTEMPTS):
-            state, version = await self._files.load(file_id)
+        would = False
+
+        async def expire(state: FileState | None) -> Decision:
+            nonlocal would
             now = self._clock()
             if state is None or state.lifecycle != "active" or state.expires_at is None:
-                return False
+                return Decision()
             if now < state.expires_at:
-                return False  # never early, whatever the schedule said
+                return Decision()  # never early, whatever the schedule said
             if self._dry_run:
                 logger.info(
                     "dry run: would expire %s and delete its %d bytes at %s",
                     file_id, state.bytes, state.storage_key,
                 )  # fmt: skip
-                return True
-            try:
-                await self._files.append(
-                    file_id, state.tenant, state, version, [FileExpired(expired_at=int(now))]
-                )
-            except VersionConflict:
-                continue  # deleted or expired concurrently: look again
-            logger.info("expired %s (due at %d)", file_id, state.expires_at)
-            return True
-        return False
+                would = True
+                return Decision()
+            return Decision([FileExpired(expired_at=int(now))], state.tenant)
+
+        loaded, recorded = await self._update(self._files, file_id, expire)
+        if recorded and loaded.state is not None:
+            logger.info("expired %s (due at %s)", file_id, loaded.state.expires_at)
+        return bool(recorded) or would
 
     async def expire_batch(self, batch_id: str) -> bool:
         """Append `batch.expired` if the batch is past its window and still unclaimed."""
         published: ErrorFile | None = None
-        for _ in range(_ATTEMPTS):
-            state, version = await self._batches.load(batch_id)
+        would = False
+
+        async def expire(state: BatchState | None) -> Decision:
+            nonlocal published, would
             now = self._clock()
             if state is None or state.claims or state.status not in UNCLAIMED_EXPIRABLE:
-                break
+                return Decision()
             if now < state.expires_at:
-                break
+                return Decision()
             if self._dry_run:
                 logger.info("dry run: would expire unclaimed batch %s", batch_id)
-                return True
+                would = True
+                return Decision()
             expired = BatchExpired(expired_at=int(now))
             if state.status == "in_progress":
                 published = await self._error_file(state)
@@ -131,37 +137,52 @@ class Expirer:
                     usage=state.usage,
                     error_file_id=published.id,
                 )
-            try:
-                await self._batches.append(batch_id, state.tenant, state, version, [expired])
-            except VersionConflict:
-                continue  # a processor claimed it, or it was cancelled: look again
-            logger.info("expired unclaimed batch %s (due at %d)", batch_id, state.expires_at)
+            return Decision([expired], state.tenant)
+
+        loaded, recorded = await self._update(self._batches, batch_id, expire)
+        if recorded and loaded.state is not None:
+            logger.info("expired unclaimed batch %s (due at %d)", batch_id, loaded.state.expires_at)
             return True
         if published is not None:
             await self.withdraw_error_file(batch_id)  # the batch went to a processor
-        return False
+        return would
 
     async def withdraw_error_file(self, batch_id: str) -> bool:
         """Delete the gc's error file of a batch that ended otherwise (a processor claimed it
         between the file's publication and the gc's `batch.expired`); whether there was one."""
         file_id = expiry_error_file_id(batch_id)
-        for _ in range(_ATTEMPTS):
-            state, version = await self._files.load(file_id)
+        would = False
+
+        async def withdraw(state: FileState | None) -> Decision:
+            nonlocal would
             if state is None or state.lifecycle != "active":
-                return False
+                return Decision()
             if self._dry_run:
                 logger.info(
                     "dry run: would withdraw %s, the unused error file of %s", file_id, batch_id
                 )
-                return True
-            deleted = FileDeleted(deleted_at=int(self._clock()))
-            try:
-                await self._files.append(file_id, state.tenant, state, version, [deleted])
-            except VersionConflict:
-                continue
+                would = True
+                return Decision()
+            return Decision([FileDeleted(deleted_at=int(self._clock()))], state.tenant)
+
+        _, recorded = await self._update(self._files, file_id, withdraw)
+        if recorded:
             logger.info("withdrew %s: %s did not end by the gc's expiry", file_id, batch_id)
-            return True
-        return False
+        return bool(recorded) or would
+
+    @staticmethod
+    async def _update(
+        store: AggregateStore[State],
+        aggregate_id: str,
+        decide: Callable[[State | None], Awaitable[Decision]],
+    ) -> tuple[Loaded[State], list[Recorded]]:
+        """`store.update`, except that an aggregate that keeps changing is left for the next
+        sweep rather than failing this one."""
+        try:
+            return await store.update(aggregate_id, decide)
+        except Contended:
+            logger.info("%s keeps changing; the next sweep looks at it again", aggregate_id)
+            return Loaded(None, 0), []
 
     async def _error_file(self, state: BatchState) -> ErrorFile | None:
         """The gc's error file for the batch, published already (by an attempt that died before

@@ -21,10 +21,9 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from batch_gateway.events.aggregate_store import AggregateStore
-from batch_gateway.events.batch_aggregate import evolve_batch
+from batch_gateway.events.aggregate_store import Decision
+from batch_gateway.events.batch_aggregate import BatchState, batch_store
 from batch_gateway.events.batch_events import BatchError, BatchFailed
-from batch_gateway.events.log import VersionConflict
 from batch_gateway.logs import batch_context
 from batch_gateway.processors.consumer_group import OUTAGES
 from batch_gateway.processors.job import JobContext, JobOutcome, run_job
@@ -205,18 +204,15 @@ class Executor:
         JOBS_RUNNING.set(0)
 
     async def _fail(self, batch_id: str, message: str) -> None:
-        store = AggregateStore(self._context.log, evolve_batch)
-        for _ in range(3):
-            state, version = await store.load(batch_id)
+        async def fail(state: BatchState | None) -> Decision:
             if state is None or state.terminal:
-                return
+                return Decision()
             failed = BatchFailed(
                 failed_at=int(self._context.clock()),
                 errors=[BatchError(code="processing_failed", message=message)],
             )
-            try:
-                await store.append(batch_id, state.tenant, state, version, [failed])
-            except VersionConflict:
-                continue
+            return Decision([failed], state.tenant)
+
+        _, recorded = await batch_store(self._context.log).update(batch_id, fail)
+        if recorded:
             await self._context.secrets.delete(batch_id)
-            return

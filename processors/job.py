@@ -30,13 +30,12 @@ from typing import Literal
 
 from batch_gateway.clock import Clock
 from batch_gateway.events import EventLog
-from batch_gateway.events.aggregate_store import AggregateStore
-from batch_gateway.events.batch_aggregate import BatchState, evolve_batch
+from batch_gateway.events.batch_aggregate import BatchState, batch_store
 from batch_gateway.events.batch_events import BatchError as BatchErrorItem
 from batch_gateway.events.batch_events import (
     BatchFailed,
 )
-from batch_gateway.events.file_aggregate import evolve_file
+from batch_gateway.events.file_aggregate import file_store
 from batch_gateway.logs import batch_context, request_context
 from batch_gateway.processors.chunks import ChunkSink, committed_custom_ids
 from batch_gateway.processors.dispatch import Dispatcher
@@ -110,7 +109,7 @@ async def run_job(
 async def _run_job(
     context: JobContext, batch_id: str, activity: JobActivity, give_up: BatchErrorItem | None
 ) -> JobOutcome:
-    store = AggregateStore(context.log, evolve_batch)
+    store = batch_store(context.log)
     ownership = await Ownership.claim_batch(
         store, batch_id, context.processor, int(context.clock())
     )
@@ -237,7 +236,7 @@ class _Job:
         await self._finish()
 
     async def _input_key(self) -> str | None:
-        files = AggregateStore(self._context.log, evolve_file)
+        files = file_store(self._context.log)
         file_state, _ = await files.load(self.state.input_file_id)
         if file_state is None or file_state.lifecycle != "active":
             return None

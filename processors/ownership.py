@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from batch_gateway.events.aggregate_store import AggregateStore
+from batch_gateway.events.aggregate_store import (
+    UPDATE_ATTEMPTS,
+    AggregateStore,
+    Contended,
+    Decision,
+    Loaded,
+)
 from batch_gateway.events.batch_aggregate import BatchState
 from batch_gateway.events.batch_events import BatchEvent, BatchInProgress
 from batch_gateway.events.log import VersionConflict
-
-_ATTEMPTS = 5
 
 
 class LostJob(Exception):
@@ -25,48 +29,51 @@ class LostJob(Exception):
 
 
 class Ownership:
-    def __init__(self, store: AggregateStore[BatchState], state: BatchState, version: int) -> None:
+    def __init__(self, store: AggregateStore[BatchState], loaded: Loaded[BatchState]) -> None:
+        assert loaded.state is not None
         self._store = store
-        self.state = state
-        self._version = version
-        self.claim = state.claims
+        self._loaded = loaded
+        self.state: BatchState = loaded.state
+        self.claim = self.state.claims
 
     @classmethod
     async def claim_batch(
         cls, store: AggregateStore[BatchState], batch_id: str, processor: str, now: int
     ) -> Ownership | None:
         """Claim the batch for `processor`; None when there is nothing to work on."""
-        for _ in range(_ATTEMPTS):
-            state, version = await store.load(batch_id)
+
+        async def claim(state: BatchState | None) -> Decision:
             if state is None or state.terminal or state.status == "validating":
-                return None
+                return Decision()
             event = BatchInProgress(claimed_at=now, processor=processor, attempt=state.claims + 1)
-            try:
-                new_state, recorded = await store.append(
-                    batch_id, state.tenant, state, version, [event]
-                )
-            except VersionConflict:
-                continue
-            return cls(store, new_state, recorded[-1].envelope.aggregate_version)
-        return None
+            return Decision([event], state.tenant)
+
+        try:
+            loaded, recorded = await store.update(batch_id, claim)
+        except Contended:
+            return None
+        return cls(store, loaded) if recorded else None
 
     async def refresh(self) -> BatchState:
-        """Reload the batch (to see a cancel request, say); raises LostJob if it is not ours."""
-        state, version = await self._store.load(self.state.id)
+        """Catch up with the batch (a cancel request, say), reading only the events appended
+        since; raises LostJob if it is not ours any more."""
+        loaded = await self._store.load_after(self.state.id, self._loaded)
+        state = loaded.state
         if state is None or state.claims != self.claim or state.terminal:
             raise LostJob(self.state.id)
-        self.state, self._version = state, version
+        self._loaded, self.state = loaded, state
         return state
 
     async def append(self, events: Sequence[BatchEvent]) -> BatchState:
-        for _ in range(_ATTEMPTS):
+        for _ in range(UPDATE_ATTEMPTS):
             try:
-                state, recorded = await self._store.append(
-                    self.state.id, self.state.tenant, self.state, self._version, events
+                loaded, _ = await self._store.append_loaded(
+                    self.state.id, self.state.tenant, self._loaded, events
                 )
             except VersionConflict:
                 await self.refresh()
                 continue
-            self.state, self._version = state, recorded[-1].envelope.aggregate_version
-            return state
+            assert loaded.state is not None
+            self._loaded, self.state = loaded, loaded.state
+            return self.state
         raise LostJob(f"{self.state.id} keeps changing under its processor")

@@ -18,9 +18,9 @@ import msgspec
 
 from batch_gateway.clock import Clock
 from batch_gateway.errors import Unavailable
-from batch_gateway.events import EventLog, VersionConflict
-from batch_gateway.events.aggregate_store import AggregateStore
-from batch_gateway.events.batch_aggregate import BatchState, evolve_batch
+from batch_gateway.events import EventLog
+from batch_gateway.events.aggregate_store import Decision
+from batch_gateway.events.batch_aggregate import BatchState, batch_store
 from batch_gateway.events.batch_events import (
     BatchError,
     BatchExpired,
@@ -28,8 +28,9 @@ from batch_gateway.events.batch_events import (
     BatchValidated,
 )
 from batch_gateway.events.envelope import UnknownEventType, decode
-from batch_gateway.events.file_aggregate import evolve_file
+from batch_gateway.events.file_aggregate import file_store
 from batch_gateway.events.log import JobEntry
+from batch_gateway.events.types import Event
 from batch_gateway.logs import batch_context, request_context
 from batch_gateway.processors.consumer_group import ConsumerGroup, drain
 from batch_gateway.processors.metrics import VALIDATIONS, job_phase
@@ -48,8 +49,6 @@ READ_COUNT = 32
 # Trouble that passes (Redis or storage unreachable): back off and retry, the entry stays
 # pending. `EventLog` reports a lost Redis connection during an append as `Unavailable`.
 _PASSING_TROUBLE = (*REDIS_OUTAGE, Unavailable, StorageError)
-# A batch changes state at most once while validating, so a second attempt always settles it.
-_ATTEMPTS = 3
 _CREATED = b"batch.created"
 
 
@@ -69,8 +68,8 @@ class Validator:
         self._secrets = secrets
         self._settings = settings
         self._clock = clock
-        self._batches = AggregateStore(log, evolve_batch)
-        self._files = AggregateStore(log, evolve_file)
+        self._batches = batch_store(log)
+        self._files = file_store(log)
 
     async def run(self, stop: asyncio.Event, *, block_ms: int = 1000) -> None:
         await self._group.ensure()
@@ -136,29 +135,28 @@ class Validator:
         return True
 
     async def judge(self, batch_id: str) -> None:
-        await self._while_validating(batch_id, self._judge)
+        await self._while_validating(batch_id, self._verdict)
 
     async def _while_validating(
-        self, batch_id: str, decide: Callable[[BatchState, int], Awaitable[None]]
+        self, batch_id: str, decide: Callable[[BatchState], Awaitable[Decision]]
     ) -> None:
         """Decide on the batch if it is still validating; a concurrent writer that got there
         first (a cancel, another validator) makes the append conflict, and the fresh state
         then shows the batch is no longer ours to decide on."""
-        for _ in range(_ATTEMPTS):
-            state, version = await self._batches.load(batch_id)
-            if state is None or state.status != "validating":
-                return  # cancelled, or judged by another validator already
-            try:
-                await decide(state, version)
-                return
-            except VersionConflict:
-                continue
 
-    async def _judge(self, state: BatchState, version: int) -> None:
+        async def while_validating(state: BatchState | None) -> Decision:
+            if state is None or state.status != "validating":
+                return Decision()  # cancelled, or judged by another validator already
+            return await decide(state)
+
+        loaded, recorded = await self._batches.update(batch_id, while_validating)
+        if recorded and loaded.state is not None:
+            await self._judged(loaded.state, recorded[-1].envelope.event)
+
+    async def _verdict(self, state: BatchState) -> Decision:
         now = int(self._clock())
         if now >= state.expires_at:
-            await self._end(state, version, BatchExpired(expired_at=now))
-            return
+            return Decision([BatchExpired(expired_at=now)], state.tenant)
         with job_phase("validate"):
             try:
                 result = await self._validate(state)
@@ -172,19 +170,27 @@ class Validator:
                 failure = BatchError(code="validation_failed", message=problem)
                 result = ValidationResult(0, [], [failure])
         if result.errors:
-            await self._end(state, version, BatchFailed(failed_at=now, errors=result.errors))
-            VALIDATIONS.labels("invalid").inc()  # once appended: a conflict judges again
-            return
+            return Decision([BatchFailed(failed_at=now, errors=result.errors)], state.tenant)
         priority = priority_of(state.metadata)
         event = BatchValidated(
             validated_at=now, total=result.total, models=result.models, priority=priority
         )
         entry = JobEntry(job_stream(self._log.keys, priority), state.id)
-        await self._batches.append(state.id, state.tenant, state, version, [event], enqueue=entry)
-        VALIDATIONS.labels("valid").inc()
-        logger.info(
-            "batch %s validated: %d requests, queued as %s", state.id, result.total, priority
-        )
+        return Decision([event], state.tenant, entry)
+
+    async def _judged(self, state: BatchState, verdict: Event) -> None:
+        """What follows a verdict once it is in the log (counted once, whatever the races)."""
+        if isinstance(verdict, BatchValidated):
+            VALIDATIONS.labels("valid").inc()
+            logger.info(
+                "batch %s validated: %d requests, queued as %s",
+                state.id, verdict.total, verdict.priority,
+            )  # fmt: skip
+            return
+        if isinstance(verdict, BatchFailed):
+            VALIDATIONS.labels("invalid").inc()
+        await self._secrets.delete(state.id)
+        logger.info("batch %s ended while validating: %s", state.id, type(verdict).__name__)
 
     async def _validate(self, state: BatchState) -> ValidationResult:
         file_state, _ = await self._files.load(state.input_file_id)
@@ -209,21 +215,15 @@ class Validator:
                 allow_multiple_models=self._settings.allow_multiple_models,
             )
 
-    async def _end(
-        self, state: BatchState, version: int, event: BatchFailed | BatchExpired
-    ) -> None:
-        await self._batches.append(state.id, state.tenant, state, version, [event])
-        await self._secrets.delete(state.id)
-        logger.info("batch %s ended while validating: %s", state.id, type(event).__name__)
-
     async def _fail(self, batch_id: str, code: str, message: str) -> None:
         """Fail a batch that is still validating. One that got past validation (its verdict
         was appended, only the acknowledgement was lost) is not the validator's to fail."""
         error = BatchError(code=code, message=message)
 
-        async def fail(state: BatchState, version: int) -> None:
-            failed = BatchFailed(failed_at=int(self._clock()), errors=[error])
-            await self._end(state, version, failed)
+        async def fail(state: BatchState) -> Decision:
+            return Decision(
+                [BatchFailed(failed_at=int(self._clock()), errors=[error])], state.tenant
+            )
 
         await self._while_validating(batch_id, fail)
 

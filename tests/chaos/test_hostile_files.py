@@ -50,8 +50,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosStack]:
 
 
 @pytest.fixture(scope="module")
-def client(stack: ChaosStack) -> OpenAI:
-    return OpenAI(base_url=f"{stack.api_url}/v1", api_key="hostile", max_retries=2, timeout=120)
+def client(stack: ChaosStack) -> Iterator[OpenAI]:
+    with OpenAI(
+        base_url=f"{stack.api_url}/v1", api_key="hostile", max_retries=2, timeout=120
+    ) as opened:
+        yield opened
 
 
 def _huge_line() -> bytes:

@@ -5,6 +5,7 @@ exporter, installed per test and taken away after it."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any, cast
@@ -170,6 +171,10 @@ def test_probes_and_scrapes_make_no_traces(
         assert httpx.get(f"{stack.base_url}{path}").status_code == 200
     assert httpx.get(f"{stack.base_url}/v1/batches").status_code in (200, 401, 403)
 
+    # The server ends a request's span after its response is on the wire: wait for it.
+    deadline = time.monotonic() + 5
+    while not spans.get_finished_spans() and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert {span.name for span in spans.get_finished_spans()} == {"GET /v1/batches"}
 
 
