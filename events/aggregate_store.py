@@ -7,9 +7,9 @@ writer that raced another gets `VersionConflict` and may decide again on the fre
 `update` is that load, decide, append, retry loop, written once.
 
 No load costs time in proportion to the aggregate's history (ADR 0027): a cold load starts from
-the aggregate's snapshot (written every `SNAPSHOT_EVERY` events) and folds only the events
-after it, and a writer that holds an aggregate (`Loaded`) catches up with `load_after`, which
-reads only what was appended since.
+the aggregate's snapshot (written every `SNAPSHOT_EVERY` events, and when the aggregate ends)
+and folds only the events after it, and a writer that holds an aggregate (`Loaded`) catches up
+with `load_after`, which reads only what was appended since.
 """
 
 from __future__ import annotations
@@ -56,10 +56,17 @@ class Contended(Unavailable):
 
 class AggregateStore(Generic[State]):
     def __init__(
-        self, log: EventLog, evolve: Evolve[State], state_type: type[State] | None = None
+        self,
+        log: EventLog,
+        evolve: Evolve[State],
+        state_type: type[State] | None = None,
+        ended: Callable[[State], bool] | None = None,
     ) -> None:
         self._log = log
         self._evolve = evolve
+        # An aggregate that ended is snapshotted at once: its last state is what a reader of an
+        # archived aggregate needs, and nothing will be appended after it.
+        self._ended = ended
         # Without a state type (tests of toy aggregates), every load folds from the start.
         self._snapshots = (
             SnapshotStore(log.redis, log.keys, state_type) if state_type is not None else None
@@ -110,6 +117,15 @@ class AggregateStore(Generic[State]):
             state = self._evolve(state, envelope)  # raises on an illegal transition
         recorded = await self._log.append_envelopes(envelopes, enqueue)
         assert state is not None
+        if recorded:
+            last = recorded[-1]
+            ended = self._ended is not None and self._ended(state)
+            if (
+                ended
+                or last.envelope.aggregate_version // SNAPSHOT_EVERY > version // SNAPSHOT_EVERY
+            ):
+                fresh = Loaded(state, last.envelope.aggregate_version, last.stream_id)
+                await self._snapshot(aggregate_id, fresh)
         return state, recorded
 
     async def append_loaded(
@@ -126,10 +142,9 @@ class AggregateStore(Generic[State]):
         )
         if not recorded:
             return loaded, recorded
-        fresh = Loaded(state, recorded[-1].envelope.aggregate_version, recorded[-1].stream_id)
-        if fresh.version // SNAPSHOT_EVERY > loaded.version // SNAPSHOT_EVERY:
-            await self._snapshot(aggregate_id, fresh)
-        return fresh, recorded
+        return Loaded(
+            state, recorded[-1].envelope.aggregate_version, recorded[-1].stream_id
+        ), recorded
 
     async def update(
         self,

@@ -200,4 +200,4 @@ def _name(event: object) -> str:
 
 def batch_store(log: EventLog) -> AggregateStore[BatchState]:
     """The batches of `log`, loaded from their snapshots."""
-    return AggregateStore(log, evolve_batch, BatchState)
+    return AggregateStore(log, evolve_batch, BatchState, ended=lambda state: state.terminal)

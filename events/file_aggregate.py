@@ -54,4 +54,6 @@ def evolve_file(state: FileState | None, envelope: Envelope) -> FileState:
 
 def file_store(log: EventLog) -> AggregateStore[FileState]:
     """The files of `log`, loaded from their snapshots."""
-    return AggregateStore(log, evolve_file, FileState)
+    return AggregateStore(
+        log, evolve_file, FileState, ended=lambda state: state.lifecycle != "active"
+    )

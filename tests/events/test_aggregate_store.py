@@ -21,6 +21,7 @@ from batch_gateway.events.aggregate_store import (
 )
 from batch_gateway.events.batch_aggregate import BatchState, batch_store, evolve_batch
 from batch_gateway.events.batch_events import (
+    BatchCancelled,
     BatchCancelRequested,
     BatchCreated,
     BatchInProgress,
@@ -188,3 +189,19 @@ async def test_update_appends_nothing_when_the_decision_is_nothing(log: EventLog
         return Decision()
 
     assert await batch_store(log).update(batch_id, decide) == (before, [])
+
+
+async def test_an_aggregate_that_ends_is_snapshotted_at_its_last_version(log: EventLog) -> None:
+    batch_id = await _grown(log, 5)
+    store = batch_store(log)
+    loaded = await store.load_loaded(batch_id)
+    assert loaded.state is not None
+    ending = [BatchCancelRequested(cancelling_at=200), BatchCancelled(cancelled_at=201)]
+    ended, _ = await store.append_loaded(batch_id, "acme", loaded, ending)
+
+    # Its whole stream can go (retention): the snapshot alone is the batch.
+    await log.redis.delete(log.keys.aggregate_stream(batch_id))
+
+    assert await batch_store(log).load_loaded(batch_id) == ended
+    assert ended.state is not None
+    assert ended.state.status == "cancelled"

@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from batch_gateway.events import EventLog
-from batch_gateway.processors.job_queue import GROUP, STARVATION_LIMIT, JobQueue
+from batch_gateway.processors.job_queue import GROUP, STARVATION_LIMIT, ClaimedJob, JobQueue
 from batch_gateway.processors.priority import job_stream
 from tests.execution.conftest import MakeQueue
 from tests.execution.queued_jobs import LEASE_MS
@@ -27,6 +27,15 @@ async def _take_all(queue: JobQueue) -> list[str]:
     while (job := await queue.next(None)) is not None:
         taken.append(job.batch_id)
     return taken
+
+
+async def _claimed_by(queue: JobQueue, client: aioredis.Redis, log: EventLog) -> ClaimedJob:
+    """`batch_x` enqueued as normal and claimed by `queue`."""
+    await queue.ensure()
+    await _enqueue(client, log, "normal", "batch_x")
+    job = await queue.next(None)
+    assert job is not None
+    return job
 
 
 async def test_higher_classes_are_taken_first(
@@ -69,10 +78,7 @@ async def test_an_entry_idle_past_its_lease_is_reclaimed_by_another_processor(
     queue_of: MakeQueue, redis_client: aioredis.Redis, event_log: EventLog
 ) -> None:
     a, b = queue_of("a"), queue_of("b")
-    await a.ensure()
-    await _enqueue(redis_client, event_log, "normal", "batch_x")
-    job = await a.next(None)
-    assert job is not None
+    job = await _claimed_by(a, redis_client, event_log)
     assert job.deliveries == 1
     assert await b.next(None) is None  # a's lease still runs
 
@@ -93,10 +99,7 @@ async def test_the_heartbeat_keeps_a_live_jobs_entry_from_being_reclaimed(
     queue_of: MakeQueue, redis_client: aioredis.Redis, event_log: EventLog
 ) -> None:
     a, b = queue_of("a"), queue_of("b")
-    await a.ensure()
-    await _enqueue(redis_client, event_log, "normal", "batch_x")
-    job = await a.next(None)
-    assert job is not None
+    job = await _claimed_by(a, redis_client, event_log)
 
     for _ in range(6):  # three leases long
         await asyncio.sleep(LEASE_MS / 2 / 1000)
@@ -112,10 +115,7 @@ async def test_a_handed_over_entry_is_claimed_at_once_without_counting_the_deliv
     queue_of: MakeQueue, redis_client: aioredis.Redis, event_log: EventLog
 ) -> None:
     a, b = queue_of("a"), queue_of("b")
-    await a.ensure()
-    await _enqueue(redis_client, event_log, "normal", "batch_x")
-    job = await a.next(None)
-    assert job is not None
+    job = await _claimed_by(a, redis_client, event_log)
 
     assert await a.release(job, after_seconds=0, counted=False)
     taken = await b.next(None)
@@ -128,10 +128,7 @@ async def test_a_crashed_entry_released_for_a_retry_counts_its_delivery(
     queue_of: MakeQueue, redis_client: aioredis.Redis, event_log: EventLog
 ) -> None:
     a = queue_of("a")
-    await a.ensure()
-    await _enqueue(redis_client, event_log, "normal", "batch_x")
-    job = await a.next(None)
-    assert job is not None
+    job = await _claimed_by(a, redis_client, event_log)
 
     assert await a.release(job, after_seconds=0, counted=True)
     retried = await a.next(None)
@@ -144,10 +141,7 @@ async def test_a_release_waits_the_time_asked_and_only_the_holder_may_release(
     queue_of: MakeQueue, redis_client: aioredis.Redis, event_log: EventLog
 ) -> None:
     a, b = queue_of("a"), queue_of("b")
-    await a.ensure()
-    await _enqueue(redis_client, event_log, "normal", "batch_x")
-    job = await a.next(None)
-    assert job is not None
+    job = await _claimed_by(a, redis_client, event_log)
 
     assert await a.release(job, after_seconds=LEASE_MS / 1000, counted=True)
     assert await b.next(None) is None, "released for later, not for now"
