@@ -196,7 +196,10 @@ async def test_an_aggregate_that_ends_is_snapshotted_at_its_last_version(log: Ev
     store = batch_store(log)
     loaded = await store.load_loaded(batch_id)
     assert loaded.state is not None
-    ending = [BatchCancelRequested(cancelling_at=200), BatchCancelled(cancelled_at=201)]
+    ending: list[Event] = [
+        BatchCancelRequested(cancelling_at=200),
+        BatchCancelled(cancelled_at=201),
+    ]
     ended, _ = await store.append_loaded(batch_id, "acme", loaded, ending)
 
     # Its whole stream can go (retention): the snapshot alone is the batch.
