@@ -32,7 +32,9 @@ _UNAVAILABLE_CODES = frozenset(
     }
 )
 _CONNECT_TIMEOUT_SECONDS = 10.0
-_READ_TIMEOUT_SECONDS = 120.0
+# Between two reads of one response: no S3 server is silent this long while it works, and a
+# frozen one (paused, partitioned away) is noticed within three of these, not minutes later.
+_READ_TIMEOUT_SECONDS = 30.0
 _MAX_POOLED_CONNECTIONS = 32
 
 

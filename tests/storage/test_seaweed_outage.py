@@ -2,7 +2,7 @@
 is down every operation raises `StorageUnavailable` within seconds (the outage the processors
 back off from, never a crash), and afterwards everything stored before is there. A frozen
 server is another outage: its connections are accepted and never answered, so operations wait
-on the client's timeouts (two minutes a read, retried twice) rather than failing fast."""
+on the client's timeouts (30 s a read, retried twice) rather than failing fast."""
 
 from __future__ import annotations
 
@@ -60,8 +60,8 @@ async def test_an_outage_is_storage_unavailable_and_a_restart_keeps_every_object
 
 
 async def test_a_paused_server_holds_operations_until_it_resumes(server: SeaweedS3) -> None:
-    """Operations wait on a frozen server, up to the plug-in's timeouts (about six minutes:
-    three reads of two minutes each), and complete once it continues."""
+    """Operations wait on a frozen server, up to the plug-in's timeouts (about a minute and a half:
+    three reads of 30 s each), and complete once it continues."""
     storage = await open_storage(server.storage_settings())
     try:
         await storage.write("files/t/before", _chunks(b"kept"))
