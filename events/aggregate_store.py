@@ -98,8 +98,7 @@ class AggregateStore(Generic[State]):
             self._evolve, (r.envelope for r in records), loaded.state, loaded.version
         )
         fresh = Loaded(state, version, records[-1].stream_id)
-        if version // SNAPSHOT_EVERY > loaded.version // SNAPSHOT_EVERY:
-            await self._snapshot(aggregate_id, fresh)
+        await self._snapshot_if_due(aggregate_id, loaded.version, fresh)
         return fresh
 
     async def append(
@@ -112,21 +111,11 @@ class AggregateStore(Generic[State]):
         enqueue: JobEntry | None = None,
     ) -> tuple[State, list[Recorded]]:
         """Append `events` on top of `state` (read at `version`); returns the new state."""
-        envelopes = self._log.prepare(aggregate_id, tenant, version, events)
-        for envelope in envelopes:
-            state = self._evolve(state, envelope)  # raises on an illegal transition
-        recorded = await self._log.append_envelopes(envelopes, enqueue)
-        assert state is not None
-        if recorded:
-            last = recorded[-1]
-            ended = self._ended is not None and self._ended(state)
-            if (
-                ended
-                or last.envelope.aggregate_version // SNAPSHOT_EVERY > version // SNAPSHOT_EVERY
-            ):
-                fresh = Loaded(state, last.envelope.aggregate_version, last.stream_id)
-                await self._snapshot(aggregate_id, fresh)
-        return state, recorded
+        loaded, recorded = await self.append_loaded(
+            aggregate_id, tenant, Loaded(state, version), events, enqueue
+        )
+        assert loaded.state is not None
+        return loaded.state, recorded
 
     async def append_loaded(
         self,
@@ -137,14 +126,17 @@ class AggregateStore(Generic[State]):
         enqueue: JobEntry | None = None,
     ) -> tuple[Loaded[State], list[Recorded]]:
         """`append` for a writer that holds the aggregate: returns it as of the append."""
-        state, recorded = await self.append(
-            aggregate_id, tenant, loaded.state, loaded.version, events, enqueue
-        )
+        envelopes = self._log.prepare(aggregate_id, tenant, loaded.version, events)
+        state = loaded.state
+        for envelope in envelopes:
+            state = self._evolve(state, envelope)  # raises on an illegal transition
+        recorded = await self._log.append_envelopes(envelopes, enqueue)
         if not recorded:
             return loaded, recorded
-        return Loaded(
-            state, recorded[-1].envelope.aggregate_version, recorded[-1].stream_id
-        ), recorded
+        last = recorded[-1]
+        fresh = Loaded(state, last.envelope.aggregate_version, last.stream_id)
+        await self._snapshot_if_due(aggregate_id, loaded.version, fresh)
+        return fresh, recorded
 
     async def update(
         self,
@@ -171,7 +163,12 @@ class AggregateStore(Generic[State]):
                 continue
         raise Contended(f"{aggregate_id} keeps changing concurrently; retry the request.")
 
-    async def _snapshot(self, aggregate_id: str, loaded: Loaded[State]) -> None:
-        if self._snapshots is not None and loaded.state is not None:
+    async def _snapshot_if_due(self, aggregate_id: str, before: int, loaded: Loaded[State]) -> None:
+        """Snapshot `loaded` (reached from version `before`) when it crossed a multiple of
+        `SNAPSHOT_EVERY`, or when the aggregate has ended."""
+        if self._snapshots is None or loaded.state is None:
+            return
+        crossed = loaded.version // SNAPSHOT_EVERY > before // SNAPSHOT_EVERY
+        if crossed or (self._ended is not None and self._ended(loaded.state)):
             snapshot = Snapshot(loaded.version, loaded.position, loaded.state)
             await self._snapshots.put(aggregate_id, snapshot)

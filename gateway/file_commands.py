@@ -32,16 +32,24 @@ def no_such_file(file_id: str, param: str = "file_id") -> NotFound:
     return NotFound(f"No such File object: {file_id}", param=param)
 
 
+def active_file(
+    state: FileState | None, tenant: str, file_id: str, param: str = "file_id"
+) -> FileState:
+    """`state` if it is the tenant's active file; another tenant's, a deleted or an unknown
+    file is a 404."""
+    if state is None or state.tenant != tenant or state.lifecycle != "active":
+        raise no_such_file(file_id, param)
+    return state
+
+
 async def load_active_file(
     files: AggregateStore[FileState], tenant: str, file_id: str, param: str = "file_id"
 ) -> tuple[FileState, int]:
-    """The file's state from the log; another tenant's, a deleted or an unknown file is a 404."""
+    """The tenant's active file from the log (see `active_file`)."""
     if not is_file_id(file_id):
         raise no_such_file(file_id, param)
     state, version = await files.load(file_id)
-    if state is None or state.tenant != tenant or state.lifecycle != "active":
-        raise no_such_file(file_id, param)
-    return state, version
+    return active_file(state, tenant, file_id, param), version
 
 
 class FileCommands:
@@ -103,8 +111,7 @@ class FileCommands:
 
         async def delete(state: FileState | None) -> Decision:
             # Looked at again after a race (a concurrent delete, an expiry): gone is a 404.
-            if state is None or state.tenant != tenant or state.lifecycle != "active":
-                raise no_such_file(file_id)
+            active_file(state, tenant, file_id)
             return Decision([FileDeleted(deleted_at=int(self._clock()))], tenant)
 
         deleted, recorded = await self._files.update(file_id, delete)

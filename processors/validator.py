@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 import msgspec
 
 from batch_gateway.clock import Clock
-from batch_gateway.errors import Unavailable
 from batch_gateway.events import EventLog
 from batch_gateway.events.aggregate_store import Decision
 from batch_gateway.events.batch_aggregate import BatchState, batch_store
@@ -32,11 +31,10 @@ from batch_gateway.events.file_aggregate import file_store
 from batch_gateway.events.log import JobEntry
 from batch_gateway.events.types import Event
 from batch_gateway.logs import batch_context, request_context
-from batch_gateway.processors.consumer_group import ConsumerGroup, drain
+from batch_gateway.processors.consumer_group import OUTAGES, ConsumerGroup, drain
 from batch_gateway.processors.metrics import VALIDATIONS, job_phase
 from batch_gateway.processors.priority import job_stream, priority_of
 from batch_gateway.processors.validation import ValidationResult, validate_input
-from batch_gateway.redis_client import REDIS_OUTAGE
 from batch_gateway.secret_store import SecretStore
 from batch_gateway.settings import ProcessorSettings
 from batch_gateway.storage import ObjectNotFound, ObjectStorage, StorageError
@@ -46,9 +44,9 @@ logger = logging.getLogger(__name__)
 
 GROUP = "validators"
 READ_COUNT = 32
-# Trouble that passes (Redis or storage unreachable): back off and retry, the entry stays
-# pending. `EventLog` reports a lost Redis connection during an append as `Unavailable`.
-_PASSING_TROUBLE = (*REDIS_OUTAGE, Unavailable, StorageError)
+# Trouble that passes: the outages every consumer backs off from, and any storage error while
+# the file is read. The entry stays pending and is retried.
+_PASSING_TROUBLE = (*OUTAGES, StorageError)
 _CREATED = b"batch.created"
 
 
