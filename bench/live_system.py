@@ -81,10 +81,11 @@ def services(work: Path, redis_url: str, postgres_url: str, embedded: bool) -> I
 
 @contextlib.contextmanager
 def live_system(
-    work: Path, backing: Services, processor_settings: dict[str, str]
+    work: Path, backing: Services, processor_settings: dict[str, str], *, gc: bool = False
 ) -> Iterator[LiveSystem]:
-    """Simulator, API server, projector and processor, each its own process; all stopped
-    (SIGTERM, then SIGKILL after a grace period) and their namespace removed on exit."""
+    """Simulator, API server, projector and processor (and, with `gc`, the gc), each its own
+    process; all stopped (SIGTERM, then SIGKILL after a grace period) and their namespace
+    removed on exit."""
     settings = CommonSettings(
         redis_url=backing.redis_url,
         postgres_url=backing.postgres_url,
@@ -109,6 +110,8 @@ def live_system(
         Component("projector", "127.0.0.1", free_port(), logs / "projector.log"),
         Component("processor", "127.0.0.1", free_port(), logs / "processor.log"),
     ]
+    if gc:
+        components.append(Component("gc", "127.0.0.1", free_port(), logs / "gc.log"))
     started: list[Component] = []
     try:
         for component in components:

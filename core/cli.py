@@ -44,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     projector = commands.add_parser("projector", help="fold the event log into PostgreSQL")
     projector.add_argument("--host", help="address of /health, /ready, /metrics")
     projector.add_argument("--port", type=int, help="port of /health, /ready, /metrics")
+    projector.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="fold the whole history (archive, then Redis) into --postgres-schema, then exit",
+    )
+    projector.add_argument(
+        "--postgres-schema", help="schema to project into (BATCH_GATEWAY_POSTGRES_SCHEMA)"
+    )
     processor = commands.add_parser("processor", help="validate and execute batch jobs")
     processor.add_argument("--host", help="address of /health, /ready, /metrics")
     processor.add_argument("--port", type=int, help="port of /health, /ready, /metrics")
@@ -79,12 +87,17 @@ def main(argv: Sequence[str] | None = None) -> None:
 
             asyncio.run(run_apiserver(api_settings))
         elif args.command == "projector":
+            if args.postgres_schema:
+                overrides["postgres_schema"] = args.postgres_schema
             projector_settings = load_settings(ProjectorSettings, os.environ, overrides)
             configure_logging("projector", projector_settings.log_level)
             configure_tracing("projector")
-            from batch_gateway.projections.component import run_projector
+            from batch_gateway.projections.component import rebuild_projection, run_projector
 
-            asyncio.run(_until_signalled(lambda stop: run_projector(projector_settings, stop)))
+            if args.rebuild:
+                asyncio.run(rebuild_projection(projector_settings))
+            else:
+                asyncio.run(_until_signalled(lambda stop: run_projector(projector_settings, stop)))
         elif args.command == "processor":
             processor_settings = load_settings(ProcessorSettings, os.environ, overrides)
             require_secrets_key(processor_settings)

@@ -45,6 +45,9 @@ class CommonSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     # Encrypts captured pass-through headers at rest: 32 random bytes, URL-safe base64
     # (`python -c "import base64,os;print(base64.urlsafe_b64encode(os.urandom(32)).decode())"`).
     secrets_key: str = ""
+    # How long the events of an ended file or batch stay in Redis before only the archive in
+    # object storage holds them (ADR 0028). Reads, downloads and event replays work either way.
+    event_retention_seconds: Annotated[float, msgspec.Meta(ge=0)] = 604_800.0
 
 
 class FileLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

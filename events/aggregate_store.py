@@ -22,7 +22,7 @@ import msgspec
 from batch_gateway.errors import Unavailable
 from batch_gateway.events.aggregate import Evolve, fold
 from batch_gateway.events.envelope import ORIGIN, Recorded, StreamId
-from batch_gateway.events.log import EventLog, JobEntry, VersionConflict
+from batch_gateway.events.log import ArchivedAggregate, EventLog, JobEntry, VersionConflict
 from batch_gateway.events.snapshots import Snapshot, SnapshotStore
 from batch_gateway.events.types import Event
 
@@ -81,13 +81,27 @@ class AggregateStore(Generic[State]):
         return loaded.state, loaded.version
 
     async def load_loaded(self, aggregate_id: str) -> Loaded[State]:
-        """The aggregate as of now: its snapshot, if any, and the events after it."""
+        """The aggregate as of now: its snapshot, if any, and the events after it; for an
+        archived aggregate (Redis holds only its tombstone), its snapshot in the archive."""
         start: Loaded[State] = Loaded(None, 0)
         if self._snapshots is not None:
             snapshot = await self._snapshots.get(aggregate_id)
             if snapshot is not None:
                 start = Loaded(snapshot.state, snapshot.version, snapshot.position)
-        return await self.load_after(aggregate_id, start)
+        loaded = await self.load_after(aggregate_id, start)
+        if loaded.version == 0 and await self._log.version(aggregate_id) < 0:
+            return await self._load_archived(aggregate_id)
+        return loaded
+
+    async def _load_archived(self, aggregate_id: str) -> Loaded[State]:
+        archive = self._log.archive
+        if archive is None or self._snapshots is None:
+            raise ArchivedAggregate(aggregate_id)  # a component with no archive cannot read it
+        raw = await archive.aggregate_snapshot(aggregate_id)
+        snapshot = None if raw is None else self._snapshots.decode(aggregate_id, raw)
+        if snapshot is None:
+            raise ArchivedAggregate(aggregate_id)
+        return Loaded(snapshot.state, snapshot.version, snapshot.position)
 
     async def load_after(self, aggregate_id: str, loaded: Loaded[State]) -> Loaded[State]:
         """`loaded` brought up to date by the events appended since it."""
@@ -162,6 +176,23 @@ class AggregateStore(Generic[State]):
             except VersionConflict:
                 continue
         raise Contended(f"{aggregate_id} keeps changing concurrently; retry the request.")
+
+    async def retire(self, aggregate_id: str) -> bool:
+        """Archive an ended aggregate (its snapshot and its stream) and drop it from Redis,
+        leaving a tombstone; False if it has not ended, is gone, or moved on meanwhile.
+        Idempotent: run again after a crash at any point, it writes the same archive object."""
+        archive = self._log.archive
+        assert archive is not None, "retiring needs the log's archive"
+        assert self._snapshots is not None, "retiring needs a state type to snapshot"
+        loaded = await self.load_loaded(aggregate_id)
+        if loaded.state is None or self._ended is None or not self._ended(loaded.state):
+            return False
+        if await self._log.version(aggregate_id) < 0:
+            return True  # retired already (this load came from the archive)
+        snapshot = Snapshot(loaded.version, loaded.position, loaded.state)
+        entries = await self._log.aggregate_entries(aggregate_id)
+        await archive.put_aggregate(aggregate_id, msgspec.json.encode(snapshot), entries)
+        return await self._log.retire(aggregate_id, loaded.version)
 
     async def _snapshot_if_due(self, aggregate_id: str, before: int, loaded: Loaded[State]) -> None:
         """Snapshot `loaded` (reached from version `before`) when it crossed a multiple of

@@ -21,6 +21,16 @@ class StreamKeys(msgspec.Struct, frozen=True):
     def global_stream(self) -> str:
         return f"{self.tag}:events"
 
+    @property
+    def log_floor(self) -> str:
+        """The id below which the global stream may have been trimmed (the archive has it)."""
+        return f"{self.tag}:log:floor"
+
+    @property
+    def log_readers(self) -> str:
+        """Where readers of the global stream register how far they have read."""
+        return f"{self.tag}:log:readers"
+
     def aggregate_stream(self, aggregate_id: str) -> str:
         return f"{self.tag}:aggregate:{aggregate_id}"
 

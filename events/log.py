@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 
 from batch_gateway.clock import Clock
 from batch_gateway.errors import Conflict, Unavailable
+from batch_gateway.events.archive import EventArchive, StreamEntries
 from batch_gateway.events.envelope import (
     ORIGIN,
     Envelope,
@@ -32,9 +33,7 @@ from batch_gateway.tracing import current_trace_context
 MAX_TRACESTATE_LENGTH = 512
 
 _APPEND_LUA = resources.files("batch_gateway.events").joinpath("append.lua").read_text()
-
-
-StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
+_RETIRE_LUA = resources.files("batch_gateway.events").joinpath("retire.lua").read_text()
 
 
 class VersionConflict(Conflict):
@@ -51,6 +50,16 @@ class VersionConflict(Conflict):
         self.actual = actual
 
 
+class ArchivedAggregate(Conflict):
+    """The aggregate ended long ago and was archived: it can no longer change."""
+
+    default_code = "conflict"
+
+    def __init__(self, aggregate_id: str) -> None:
+        super().__init__(f"{aggregate_id} has ended and was archived; it can no longer change.")
+        self.aggregate_id = aggregate_id
+
+
 class JobEntry(msgspec.Struct, frozen=True):
     """An entry for a job stream, appended atomically with the events that create the job."""
 
@@ -64,11 +73,19 @@ class JobEntry(msgspec.Struct, frozen=True):
 class EventLog:
     """The source of truth. Appends are atomic and version-checked per aggregate."""
 
-    def __init__(self, client: aioredis.Redis, keys: StreamKeys, clock: Clock) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        keys: StreamKeys,
+        clock: Clock,
+        archive: EventArchive | None = None,
+    ) -> None:
         self._redis = client
         self._keys = keys
         self._clock = clock
         self._append = client.register_script(_APPEND_LUA)
+        self._retire = client.register_script(_RETIRE_LUA)
+        self.archive = archive
 
     @property
     def keys(self) -> StreamKeys:
@@ -133,6 +150,8 @@ class EventLog:
         except REDIS_OUTAGE as error:
             raise Unavailable("The event log is unavailable; retry the request.") from error
         if int(result[0]) == 0:
+            if int(result[1]) < 0:
+                raise ArchivedAggregate(first.aggregate_id)
             raise VersionConflict(first.aggregate_id, expected_version, int(result[1]))
         return [
             Recorded(StreamId.parse(raw_id), envelope)
@@ -140,8 +159,19 @@ class EventLog:
         ]
 
     async def version(self, aggregate_id: str) -> int:
+        """The aggregate's version: 0 if it does not exist, negated once it is archived."""
         raw = await self._redis.get(self._keys.aggregate_version(aggregate_id))
         return int(raw) if raw is not None else 0
+
+    async def retire(self, aggregate_id: str, version: int) -> bool:
+        """Drop an archived aggregate's stream and snapshot from Redis, leaving a tombstone;
+        False if something was appended to it after `version` (it is not retired then)."""
+        keys = [
+            self._keys.aggregate_version(aggregate_id),
+            self._keys.aggregate_stream(aggregate_id),
+            self._keys.aggregate_snapshot(aggregate_id),
+        ]
+        return bool(await self._retire(keys=keys, args=[version]))
 
     async def read(self, after: StreamId = ORIGIN, count: int = 1000) -> list[Recorded]:
         """Up to `count` entries of the global stream that come after `after`."""
@@ -155,10 +185,26 @@ class EventLog:
         return [_decoded_or_unreadable(entry) for entry in await self._range(after, count)]
 
     async def _range(self, after: StreamId, count: int) -> StreamEntries:
+        archived = await self._archived_after(after)
+        if archived:
+            return archived
         entries = await self._redis.xrange(
             self._keys.global_stream, min=f"({after}", max="+", count=count
         )
         return cast(StreamEntries, entries)
+
+    async def _archived_after(self, after: StreamId) -> StreamEntries:
+        """For a reader the trim has passed, the next archived segment's entries after
+        `after` (the archive holds everything below the floor); nothing for the others."""
+        if self.archive is None:
+            return []
+        floor = await self._redis.get(self._keys.log_floor)
+        if floor is None or StreamId(after.ms, after.seq + 1) >= StreamId.parse(floor):
+            return []
+        async for entries in self.archive.read_log(after):
+            if entries:
+                return entries
+        return []
 
     async def read_aggregate(self, aggregate_id: str, after: StreamId = ORIGIN) -> list[Recorded]:
         """The events of one aggregate after `after` (all of them by default), oldest first."""
@@ -166,6 +212,11 @@ class EventLog:
             self._keys.aggregate_stream(aggregate_id), min=f"({after}", max="+"
         )
         return [_decoded(entry) for entry in cast(StreamEntries, entries)]
+
+    async def aggregate_entries(self, aggregate_id: str) -> StreamEntries:
+        """The whole of one aggregate's stream, undecoded (what the archive stores)."""
+        entries = await self._redis.xrange(self._keys.aggregate_stream(aggregate_id))
+        return cast(StreamEntries, entries)
 
     @property
     def redis(self) -> aioredis.Redis:
@@ -198,6 +249,8 @@ class EventLog:
     async def _wait_for(
         self, stream: str, after: StreamId, block_ms: int, count: int
     ) -> StreamEntries:
+        if stream == self._keys.global_stream and (archived := await self._archived_after(after)):
+            return archived
         reply = await self._redis.xread({stream: str(after)}, count=count, block=block_ms)
         if not reply:
             return []

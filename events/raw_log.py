@@ -12,6 +12,7 @@ from typing import cast
 import msgspec
 import redis.asyncio as aioredis
 
+from batch_gateway.events.archive import EventArchive
 from batch_gateway.events.envelope import StreamId
 from batch_gateway.events.keys import StreamKeys
 
@@ -42,19 +43,33 @@ class RawEntry(msgspec.Struct, frozen=True):
 
 
 class RawLog:
-    def __init__(self, client: aioredis.Redis, keys: StreamKeys) -> None:
+    def __init__(
+        self, client: aioredis.Redis, keys: StreamKeys, archive: EventArchive | None = None
+    ) -> None:
         self._redis = client
         self._keys = keys
+        self._archive = archive
 
     async def read_aggregate(
         self, aggregate_id: str, after: StreamId | None, count: int
     ) -> list[RawEntry]:
-        """Up to `count` entries of one aggregate's stream after `after` (None: from the start)."""
+        """Up to `count` entries of one aggregate's stream after `after` (None: from the start).
+        Of an archived aggregate, every entry after `after` at once, from the archive: the
+        same ids and documents it had in Redis."""
         low = "-" if after is None else f"({after}"
         entries = await self._redis.xrange(
             self._keys.aggregate_stream(aggregate_id), min=low, max="+", count=count
         )
+        if not entries and await self._archived(aggregate_id):
+            assert self._archive is not None
+            return _raw(await self._archive.read_aggregate(aggregate_id, after))
         return _raw(cast(_Entries, entries))
+
+    async def _archived(self, aggregate_id: str) -> bool:
+        if self._archive is None:
+            return False
+        version = await self._redis.get(self._keys.aggregate_version(aggregate_id))
+        return version is not None and int(version) < 0
 
     async def first_of_aggregate(self, aggregate_id: str) -> RawEntry | None:
         entries = await self.read_aggregate(aggregate_id, None, 1)
@@ -65,6 +80,9 @@ class RawLog:
             self._keys.aggregate_stream(aggregate_id), max="+", min="-", count=1
         )
         raw = _raw(cast(_Entries, entries))
+        if not raw and await self._archived(aggregate_id):
+            archived = await self.read_aggregate(aggregate_id, None, 1)
+            return archived[-1] if archived else None
         return raw[0] if raw else None
 
     async def last_global_id(self) -> StreamId:

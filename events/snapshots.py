@@ -13,7 +13,7 @@ overwriting a fresher snapshot costs a longer tail, nothing else) and read lenie
 from __future__ import annotations
 
 import logging
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 import msgspec
 import redis.asyncio as aioredis
@@ -40,8 +40,9 @@ class SnapshotStore(Generic[State]):
 
     async def get(self, aggregate_id: str) -> Snapshot[State] | None:
         raw = await self._redis.get(self._keys.aggregate_snapshot(aggregate_id))
-        if raw is None:
-            return None
+        return None if raw is None else self.decode(aggregate_id, cast(bytes, raw))
+
+    def decode(self, aggregate_id: str, raw: bytes) -> Snapshot[State] | None:
         try:
             snapshot: Snapshot[State] = self._decoder.decode(raw)
         except (msgspec.DecodeError, msgspec.ValidationError) as error:

@@ -11,6 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from batch_gateway.clock import Clock
 from batch_gateway.events import EventLog
+from batch_gateway.events.archive import EventArchive
 from batch_gateway.events.keys import StreamKeys
 from batch_gateway.events.raw_log import RawLog
 from batch_gateway.gateway.batch_commands import BatchCommands
@@ -68,11 +69,12 @@ async def open_api_services(
         await waiter.start()
         stack.push_async_callback(waiter.close)
         keys = StreamKeys(settings.key_prefix)
-        log = EventLog(client, keys, clock)
+        archive = EventArchive(storage)
+        log = EventLog(client, keys, clock, archive)
         secrets = SecretStore(client, keys, load_secrets_key(settings.secrets_key))
         idempotency = IdempotencyKeys(client, keys, settings.batches.idempotency_ttl_seconds)
         streams = settings.event_stream
-        raw_log = RawLog(client, keys)
+        raw_log = RawLog(client, keys, archive)
         fanout = EventFanout(
             raw_log,
             block_seconds=streams.block_seconds,

@@ -22,19 +22,27 @@ import contextlib
 import logging
 import time
 
-import msgspec
 import redis.asyncio as aioredis
 
 from batch_gateway.clock import Clock
 from batch_gateway.errors import Unavailable
 from batch_gateway.events import EventLog, Recorded, StreamId
+from batch_gateway.events.archive import EventArchive
 from batch_gateway.events.envelope import ORIGIN
 from batch_gateway.events.keys import StreamKeys
+from batch_gateway.events.log_readers import LogReaders
 from batch_gateway.gc import metrics
+from batch_gateway.gc.archiver import Archiver
 from batch_gateway.gc.cleanup import Cleaner
 from batch_gateway.gc.coordination import Coordination
 from batch_gateway.gc.expiry import Expirer
-from batch_gateway.gc.schedule import Cleanup, Due, DueFile, Schedule
+from batch_gateway.gc.schedule import Due, DueFile, DueRetirement, Schedule
+from batch_gateway.gc.schedule_snapshot import (
+    READER_NAME,
+    PendingCleanup,
+    ScheduleSnapshot,
+    ScheduleSnapshots,
+)
 from batch_gateway.logs import batch_context
 from batch_gateway.redis_client import REDIS_OUTAGE
 from batch_gateway.secret_store import SecretStore, load_secrets_key
@@ -48,12 +56,6 @@ READ_COUNT = 1000
 _CLEANUP_ROUNDS = 3
 # Failures that mean "a dependency is down for now": retried at the next sweep.
 TRANSIENT = (StorageError, Unavailable, *REDIS_OUTAGE)
-
-
-class Pending(msgspec.Struct, frozen=True):
-    event: StreamId  # the event that called for the cleanup
-    before: StreamId  # the event before it: the checkpoint while this one is pending
-    cleanup: Cleanup
 
 
 class GarbageCollector:
@@ -73,9 +75,18 @@ class GarbageCollector:
         self._settings = settings
         self._clock = clock
         self._dry_run = settings.dry_run
-        self._log = log or EventLog(client, keys, clock)
+        archive = EventArchive(storage)
+        self._log = log or EventLog(client, keys, clock, archive)
+        self._log.archive = self._log.archive or archive
         self._coordination = Coordination(client, keys, instance, settings.leader_lease_seconds)
-        self.schedule = Schedule()
+        retention = settings.event_retention_seconds
+        self.schedule = Schedule(retention)
+        self._readers = LogReaders(client, keys, stale_after_seconds=retention)
+        self._archiver = Archiver(self._log, archive, self._readers, retention)
+        self._snapshots = ScheduleSnapshots(client, keys)
+        # Archive, snapshot and trim this often (a short retention asks for it more often).
+        self._archive_interval = min(max(retention / 2, 1.0), 60.0)
+        self._next_archival = clock()
         self._expirer = Expirer(
             self._log,
             storage,
@@ -90,7 +101,7 @@ class GarbageCollector:
         self._position = ORIGIN
         self._read = 0
         self._checkpoint: StreamId | None = None
-        self._pending: collections.deque[Pending] = collections.deque()
+        self._pending: collections.deque[PendingCleanup] = collections.deque()
         self._next_orphan_sweep = clock()
 
     @property
@@ -102,12 +113,22 @@ class GarbageCollector:
         return self._checkpoint is not None
 
     async def replay(self) -> None:
-        """Rebuild the view from the whole log; queue the cleanups after the checkpoint."""
+        """Rebuild the view from the schedule snapshot and the log after it (or the whole
+        log); queue the cleanups after the checkpoint."""
         self._checkpoint = await self._coordination.checkpoint()
+        snapshot = await self._snapshots.load()
+        start = "the start of the log"
+        if snapshot is not None:
+            self.schedule.restore(snapshot.schedule)
+            self._position, self._read = snapshot.position, snapshot.read
+            self._pending.extend(p for p in snapshot.pending if p.event > self._checkpoint)
+            start = f"its schedule snapshot at {snapshot.position}"
+        before = self._read
         await self._catch_up()
         logger.info(
-            "gc replayed %d events; %d expiries scheduled, %d cleanups pending after %s",
-            self._read, len(self.schedule), len(self._pending), self._checkpoint,
+            "gc replayed from %s and folded %d events after it; %d expiries scheduled, "
+            "%d cleanups pending after %s",
+            start, self._read - before, len(self.schedule), len(self._pending), self._checkpoint,
         )  # fmt: skip
 
     async def sweep(self, *, orphans: bool | None = None) -> metrics.Tally:
@@ -142,6 +163,15 @@ class GarbageCollector:
                 break  # done, or a cleanup failed and waits for the next sweep
         if candidates is not None:
             await self._cleaner.remove_orphans(candidates, tally)
+        if now >= self._next_archival and not self._dry_run:
+            self._next_archival = now + self._archive_interval
+            try:
+                await self._archive_and_trim(now)
+            except TRANSIENT:
+                raise  # `run` backs off
+            except Exception:
+                # Not the gc's to stop for: what is not archived or trimmed now is next time.
+                logger.exception("archiving the log failed; trying again at the next sweep")
         await self._report_lag()
         if tally.deleted or tally.expired:
             logger.info("gc sweep%s: %s", " (dry run)" if self._dry_run else "", tally.summary())
@@ -192,7 +222,8 @@ class GarbageCollector:
             cleanups = self.schedule.apply(record.envelope)
             if record.stream_id > checkpoint:
                 self._pending.extend(
-                    Pending(record.stream_id, self._position, cleanup) for cleanup in cleanups
+                    PendingCleanup(record.stream_id, self._position, cleanup)
+                    for cleanup in cleanups
                 )
             self._position = record.stream_id
             self._read += 1
@@ -205,9 +236,36 @@ class GarbageCollector:
             while self._pending and self._pending[0].event <= stored:
                 self._pending.popleft()
 
+    async def _archive_and_trim(self, now: float) -> None:
+        """Archive the log, snapshot the schedule, register its position, trim (in that
+        order: the trim never passes what the archive or the snapshot still needs)."""
+        await self._archiver.archive_log(now)
+        pending = list(self._pending)
+        await self._snapshots.save(
+            ScheduleSnapshot(self._position, self._read, self.schedule.state(), pending)
+        )
+        await self._readers.register(READER_NAME, self._position)
+        await self._archiver.trim()
+
+    async def _retire(self, item: DueRetirement, retry_at: float) -> None:
+        if self._dry_run:
+            logger.info("dry run: would archive %s %s", item.kind, item.aggregate_id)
+            return
+        if item.kind == "file":
+            retired = await self._archiver.retire_file(item.aggregate_id)
+        else:
+            retired = await self._archiver.retire_batch(item.aggregate_id)
+        if retired:
+            metrics.RETIRED.labels(item.kind).inc()
+            self.schedule.forget(item)
+        else:
+            self.schedule.retry(item, retry_at)  # it changed after it ended; look again later
+
     async def _expire(self, item: Due, tally: metrics.Tally, *, retry_at: float) -> None:
         try:
-            if isinstance(item, DueFile):
+            if isinstance(item, DueRetirement):
+                await self._retire(item, retry_at + self._settings.event_retention_seconds)
+            elif isinstance(item, DueFile):
                 with span("gc.expire_file", attributes={"batch_gateway.file_id": item.file_id}):
                     if await self._expirer.expire_file(item.file_id):
                         tally.expiry("file", dry_run=self._dry_run)

@@ -36,7 +36,19 @@ LAG_SECONDS = Gauge(
 )
 LOG_ENTRIES = Gauge(
     "batch_gateway_gc_log_entries",
-    "Entries in the global stream, which is never trimmed in this release (ADR 0002).",
+    "Entries of the global stream in Redis (the archive holds what was trimmed, ADR 0028).",
+)
+ARCHIVED_THROUGH = Gauge(
+    "batch_gateway_gc_archived_through_seconds",
+    "Time of the newest global-stream entry in the archive (unix seconds).",
+)
+TRIMMED = Counter(
+    "batch_gateway_gc_trimmed_entries_total", "Archived entries trimmed from the global stream."
+)
+RETIRED = Counter(
+    "batch_gateway_gc_retired_total",
+    "Ended aggregates whose events moved from Redis to the archive.",
+    ["kind"],
 )
 SCHEDULED = Gauge("batch_gateway_gc_scheduled", "Expiries the gc keeps in its schedule.")
 LEADER = Gauge("batch_gateway_gc_leader", "1 while this instance holds the gc lease and acts.")

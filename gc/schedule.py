@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 UNCLAIMED_EXPIRABLE: frozenset[BatchStatus] = frozenset({"validating", "in_progress"})
 
 
-class RemoveFileBytes(msgspec.Struct, frozen=True, kw_only=True):
+class RemoveFileBytes(msgspec.Struct, frozen=True, kw_only=True, tag="remove_file_bytes"):
     """A file was deleted or expired: its bytes go (the API's own delete is best-effort)."""
 
     file_id: str
@@ -40,7 +40,7 @@ class RemoveFileBytes(msgspec.Struct, frozen=True, kw_only=True):
     size: int
 
 
-class EndBatch(msgspec.Struct, frozen=True, kw_only=True):
+class EndBatch(msgspec.Struct, frozen=True, kw_only=True, tag="end_batch"):
     """A batch ended: its leftover result chunks and captured headers go (and an error file
     the gc made for it, unless the batch ended with it)."""
 
@@ -61,12 +61,29 @@ class DueBatch(msgspec.Struct, frozen=True):
     batch_id: str
 
 
-Due = DueFile | DueBatch
-_Kind = Literal["file", "batch"]
+class DueRetirement(msgspec.Struct, frozen=True):
+    """An aggregate ended longer than the retention ago: its events go to the archive."""
+
+    kind: Literal["file", "batch"]
+    aggregate_id: str
+
+
+Due = DueFile | DueBatch | DueRetirement
+_Kind = Literal["file", "batch", "retire_file", "retire_batch"]
+
+
+class ScheduleState(msgspec.Struct, frozen=True):
+    """Everything a `Schedule` knows, as its snapshot stores it (gc/schedule_snapshot.py)."""
+
+    files: dict[str, FileState]
+    batches: dict[str, BatchState]
+    heap: list[tuple[float, _Kind, str]]
+    readers: dict[str, set[str]]
+    held: set[str]
 
 
 class Schedule:
-    def __init__(self) -> None:
+    def __init__(self, retention_seconds: float = 604_800.0) -> None:
         self.files: dict[str, FileState] = {}
         self.batches: dict[str, BatchState] = {}
         self._heap: list[tuple[float, _Kind, str]] = []
@@ -75,6 +92,23 @@ class Schedule:
         self._readers: dict[str, set[str]] = {}
         self._held: set[str] = set()
         self._active_keys: set[str] = set()
+        self._retention = retention_seconds
+
+    def state(self) -> ScheduleState:
+        return ScheduleState(self.files, self.batches, self._heap, self._readers, self._held)
+
+    def restore(self, state: ScheduleState) -> None:
+        self.files, self.batches = state.files, state.batches
+        self._heap, self._readers, self._held = state.heap, state.readers, state.held
+        heapq.heapify(self._heap)
+        self._active_keys = {f.storage_key for f in self.files.values() if f.lifecycle == "active"}
+
+    def forget(self, item: DueRetirement) -> None:
+        """Drop a retired aggregate from the view: the gc never needs it again."""
+        if item.kind == "file":
+            self.files.pop(item.aggregate_id, None)
+        else:
+            self.batches.pop(item.aggregate_id, None)
 
     def __len__(self) -> int:
         return len(self._heap)
@@ -101,6 +135,8 @@ class Schedule:
             return []
         self._active_keys.discard(state.storage_key)
         self._held.discard(state.id)
+        if before.lifecycle == "active":
+            self._push(envelope.occurred_at + self._retention, "retire_file", state.id)
         return [RemoveFileBytes(file_id=state.id, storage_key=state.storage_key, size=state.bytes)]
 
     def _apply_batch(self, envelope: Envelope) -> list[Cleanup]:
@@ -113,6 +149,7 @@ class Schedule:
         if not state.terminal or (before is not None and before.terminal):
             return []
         self._release_input(state)
+        self._push(envelope.occurred_at + self._retention, "retire_batch", state.id)
         end = EndBatch(
             batch_id=state.id,
             tenant=state.tenant,
@@ -138,7 +175,11 @@ class Schedule:
         due: list[Due] = []
         while self._heap and self._heap[0][0] <= now:
             _, kind, aggregate_id = heapq.heappop(self._heap)
-            if kind == "file":
+            if kind == "retire_file":
+                due.append(DueRetirement("file", aggregate_id))
+            elif kind == "retire_batch":
+                due.append(DueRetirement("batch", aggregate_id))
+            elif kind == "file":
                 file = self.files.get(aggregate_id)
                 if file is None or file.lifecycle != "active":
                     continue
@@ -160,8 +201,11 @@ class Schedule:
         """Put back an item whose expiry failed (storage or Redis down), due again at `at`."""
         if isinstance(item, DueFile):
             self._push(at, "file", item.file_id)
-        else:
+        elif isinstance(item, DueBatch):
             self._push(at, "batch", item.batch_id)
+        else:
+            kind: _Kind = "retire_file" if item.kind == "file" else "retire_batch"
+            self._push(at, kind, item.aggregate_id)
 
     def next_due(self) -> float | None:
         return self._heap[0][0] if self._heap else None

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 
 from batch_gateway.clock import Clock, system_clock
 from batch_gateway.events import EventLog
+from batch_gateway.events.archive import EventArchive
 from batch_gateway.events.keys import StreamKeys
 from batch_gateway.probe_server import ProbeServer
 from batch_gateway.processors.consumer_group import ConsumerGroup
@@ -71,7 +72,7 @@ async def run_processor(
         storage = await open_storage(settings.storage)
         stack.push_async_callback(storage.close)
         keys = StreamKeys(settings.key_prefix)
-        log = EventLog(client, keys, clock)
+        log = EventLog(client, keys, clock, EventArchive(storage))
         secrets = SecretStore(client, keys, load_secrets_key(settings.secrets_key))
         validator = Validator(
             log, validator_group(client, keys, settings), storage, secrets, settings, clock

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -13,6 +14,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from batch_gateway.events import EventLog, Recorded, StreamId, Unreadable
+from batch_gateway.events.log_readers import LogReaders
 from batch_gateway.projections.batches import BatchesProjection
 from batch_gateway.projections.checkpoint import (
     PROJECTION_NAME,
@@ -33,6 +35,8 @@ logger = logging.getLogger(__name__)
 # PostgreSQL going away (or a pool with no connection to give): wait and retry, never a reason
 # to set an event aside. Anything else raised while applying an event is about that event.
 POSTGRES_OUTAGE = (OperationalError, InterfaceError)
+# How often a following projector tells the gc how far it has got (it trims behind that).
+REGISTER_EVERY = 1.0
 
 
 class Projection(Protocol):
@@ -52,8 +56,13 @@ class Projector:
         *,
         batch_size: int = 500,
         projections: Sequence[Projection] | None = None,
+        readers: LogReaders | None = None,
     ) -> None:
         self._log = log
+        # Where the projector registers its position, so the log is not trimmed ahead of it
+        # (a rebuild does not register: it reads the archive wherever it is behind).
+        self._readers = readers
+        self._registered_at = 0.0
         self._pool = pool
         self._schema = schema
         self._batch_size = batch_size
@@ -86,11 +95,18 @@ class Projector:
                 if records:
                     await self.apply(records)
                     position = records[-1].stream_id
+                await self._register(position)
             except (*REDIS_OUTAGE, *POSTGRES_OUTAGE) as error:
                 logger.warning("projector backing off after: %s", error)
                 # Re-read the checkpoint after reconnecting: another projector may have moved it.
                 position = None
                 await _sleep_unless(stop, 1.0)
+
+    async def _register(self, position: StreamId) -> None:
+        if self._readers is None or time.monotonic() < self._registered_at + REGISTER_EVERY:
+            return
+        await self._readers.register(f"projector:{self._schema}", position)
+        self._registered_at = time.monotonic()
 
     async def apply(self, records: Sequence[Recorded | Unreadable]) -> int:
         """Apply `records` (in log order) in one transaction with the checkpoint; returns how

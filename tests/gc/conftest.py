@@ -18,6 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from batch_gateway.events import EventLog
+from batch_gateway.events.archive import EventArchive
 from batch_gateway.events.keys import StreamKeys
 from batch_gateway.gc.collector import GarbageCollector
 from batch_gateway.secret_store import new_secrets_key
@@ -77,7 +78,10 @@ def clock(start: int) -> ManualClock:
 def world(
     redis_client: aioredis.Redis, key_prefix: str, storage: ObjectStorage, start: int
 ) -> World:
-    log = EventLog(redis_client, StreamKeys(key_prefix), lambda: float(start))
+    # With the archive, as every component's log has it: the gc may trim what it archived.
+    log = EventLog(
+        redis_client, StreamKeys(key_prefix), lambda: float(start), EventArchive(storage)
+    )
     return World(log, storage, start)
 
 

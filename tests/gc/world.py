@@ -18,6 +18,7 @@ from batch_gateway.events.batch_events import (
     RequestCounts,
     Usage,
 )
+from batch_gateway.events.envelope import ORIGIN
 from batch_gateway.events.types import event_type_name
 from batch_gateway.storage import ObjectStorage, file_object_key, result_chunk_key
 
@@ -129,7 +130,10 @@ class World:
         await self.log.append(batch_id, self.tenant, version, [finalizing, done])
 
     async def events(self, name: str | None = None) -> list[Recorded]:
-        records = await self.log.read(count=100_000)
+        # Paged: once the gc has archived and trimmed, a read returns one archive segment.
+        records: list[Recorded] = []
+        while page := await self.log.read(records[-1].stream_id if records else ORIGIN):
+            records.extend(page)
         if name is None:
             return records
         return [r for r in records if event_type_name(r.envelope.event) == name]
