@@ -59,11 +59,11 @@ def _run_round(client: OpenAI, number: int, args: argparse.Namespace) -> None:
     # As a user done with them would: results downloaded, then every file deleted, so that
     # nothing of the round stays live (a live file's one event stays, as it should).
     for batch_id in batch_ids:
-        batch = client.batches.retrieve(batch_id)
-        assert batch.output_file_id is not None
-        client.files.content(batch.output_file_id).read()
-        client.files.delete(batch.output_file_id)
-        client.files.delete(batch.input_file_id)
+        done = client.batches.retrieve(batch_id)
+        assert done.output_file_id is not None
+        client.files.content(done.output_file_id).read()
+        client.files.delete(done.output_file_id)
+        client.files.delete(done.input_file_id)
 
 
 def _sample(client: redis.Redis) -> str:
