@@ -42,11 +42,13 @@ Called with (dict "root" $ "component" "processor").
       name: {{ $secretName }}
       key: postgresql-url
 {{- if has $component (splitList " " (include "batch-gateway.storageComponents" $root)) }}
+{{- if ne $component "projector" }}
 - name: BATCH_GATEWAY_SECRETS_KEY
   valueFrom:
     secretKeyRef:
       name: {{ include "batch-gateway.secretsKeySecret" $root }}
       key: {{ include "batch-gateway.secretsKeyKey" $root }}
+{{- end }}
 {{- if eq $root.Values.global.fileClient.type "s3" }}
 - name: BATCH_GATEWAY_STORAGE_S3_SECRET_KEY
   valueFrom:

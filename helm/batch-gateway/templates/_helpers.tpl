@@ -81,9 +81,9 @@ app.kubernetes.io/component: {{ .component }}
 {{- (index .root.Values .component).config.port }}
 {{- end }}
 
-{{/* The components that open file storage (the projector only reads the log). */}}
+{{/* The components that open file storage (the projector reads the log's archive there). */}}
 {{- define "batch-gateway.storageComponents" -}}
-apiserver processor gc
+apiserver projector processor gc
 {{- end }}
 
 {{/* How long the apiserver lets requests in flight finish after SIGTERM: uvicorn's
