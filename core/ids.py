@@ -1,9 +1,11 @@
-"""Object ids in OpenAI's formats: `file-...`, `batch_...`."""
+"""Object ids in OpenAI's formats: `file-...`, `batch_...`; and the names of our processes."""
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import socket
 
 FILE_ID = re.compile(r"^file-[0-9a-f]{24}$")
 BATCH_ID = re.compile(r"^batch_[0-9a-f]{32}$")
@@ -24,3 +26,8 @@ def is_file_id(value: str) -> bool:
 
 def is_batch_id(value: str) -> bool:
     return BATCH_ID.fullmatch(value) is not None
+
+
+def instance_name() -> str:
+    """A name for this process among its peers (gc leases, projector partition claims)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"

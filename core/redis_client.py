@@ -2,11 +2,14 @@
 
 `redis://` and `rediss://` URLs give a plain client; `redis+cluster://` and
 `rediss+cluster://` give a Redis Cluster client. Every key one atomic step touches shares
-the `{prefix}` hash tag (events/keys.py), which is what lets the same code run on a cluster.
+one hash tag, its partition's (events/keys.py), which is what lets the same code run on a
+cluster.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import cast
 
 import redis.asyncio as aioredis
@@ -28,3 +31,16 @@ def open_redis(url: str) -> aioredis.Redis:
         # typing it as the plain client keeps one type through the code base.
         return cast(aioredis.Redis, client)
     return aioredis.Redis.from_url(url)
+
+
+async def settle(client: aioredis.Redis) -> None:
+    """Let a cluster client learn the topology before tasks share it. A first refresh
+    replaces the startup node and disconnects its free connections in a background task;
+    a connection taken meanwhile by another task can be closed under it (redis-py 8). So a
+    component learns the topology first, lets that task run, and only then starts its tasks.
+    A plain client needs nothing; an unreachable cluster is left to the first command."""
+    if isinstance(client, RedisCluster):
+        with contextlib.suppress(*REDIS_OUTAGE):
+            await client.initialize()
+            await client.ping()
+            await asyncio.sleep(0.05)

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 import yaml
 
+from batch_gateway.events.keys import Partitions, StreamKeys
 from batch_gateway.secret_store import InvalidSecretsKey, load_secrets_key
 from batch_gateway.storage import StorageSettings
 
@@ -48,6 +49,12 @@ class CommonSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     # How long the events of an ended file or batch stay in Redis before only the archive in
     # object storage holds them (ADR 0028). Reads, downloads and event replays work either way.
     event_retention_seconds: Annotated[float, msgspec.Meta(ge=0)] = 604_800.0
+    # Partitions of the global stream, each on its own hash tag, so that the log spreads over a
+    # Redis Cluster's shards (ADR 0029). Fixed for a log's life: every component the same.
+    event_partitions: Partitions = 1
+
+    def stream_keys(self) -> StreamKeys:
+        return StreamKeys(self.key_prefix, self.event_partitions)
 
 
 class FileLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -2,9 +2,10 @@
 
 Two shapes, each object written whole and never changed (ADR 0028):
 
-- The global stream, as ordered segments `events/log/<first>_<last>.jsonl`, each line an
+- The global stream, as ordered segments `events/log/[p<k>/]<first>_<last>.jsonl` (partition
+  k's in `p<k>/`, ADR 0029), each line an
   entry as Redis held it (its id, its `type`, its `event` document). Which
-  segments count is what the manifest `events/log/manifest.json` lists: a segment is written
+  segments count is what the partition's `manifest.json` lists: a segment is written
   before the manifest names it, so a segment left by an archiver killed in between is never
   read, and the next run writes the same entries again under the name the manifest then gets.
 - An ended aggregate, as `events/aggregates/<id>.jsonl`: its last snapshot on the first line,
@@ -26,7 +27,16 @@ from batch_gateway.storage.keys import check_object_key
 
 ARCHIVE_PREFIX = "events/"
 _LOG_PREFIX = f"{ARCHIVE_PREFIX}log/"
-_MANIFEST_KEY = f"{_LOG_PREFIX}manifest.json"
+
+
+def _log_prefix(partition: int) -> str:
+    """Partition 0's segments where an unpartitioned log's are; partition k's in `p<k>/`."""
+    return _LOG_PREFIX if partition == 0 else f"{_LOG_PREFIX}p{partition}/"
+
+
+def _manifest_key(partition: int) -> str:
+    return f"{_log_prefix(partition)}manifest.json"
+
 
 StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
 
@@ -69,26 +79,29 @@ class EventArchive:
     def __init__(self, storage: ObjectStorage) -> None:
         self._storage = storage
 
-    async def manifest(self) -> Manifest:
-        data = await self._read(_MANIFEST_KEY)
+    async def manifest(self, partition: int = 0) -> Manifest:
+        data = await self._read(_manifest_key(partition))
         return Manifest() if data is None else _manifest_decoder.decode(data)
 
-    async def add_segment(self, manifest: Manifest, entries: StreamEntries) -> Manifest:
-        """Write `entries` (the global stream's, right after `manifest.through`) as a segment,
+    async def add_segment(
+        self, manifest: Manifest, entries: StreamEntries, partition: int = 0
+    ) -> Manifest:
+        """Write `entries` (the partition's, right after `manifest.through`) as a segment,
         then the manifest that names it; returns that manifest."""
         first, last = entries[0][0].decode(), entries[-1][0].decode()
-        key = f"{_LOG_PREFIX}{_sortable(first)}_{_sortable(last)}.jsonl"
+        key = f"{_log_prefix(partition)}{_sortable(first)}_{_sortable(last)}.jsonl"
         await self._write(key, _lines(entries))
         segment = Segment(key=key, first=first, last=last, entries=len(entries))
         grown = Manifest(segments=(*manifest.segments, segment))
-        await self._write(_MANIFEST_KEY, msgspec.json.encode(grown))
+        await self._write(_manifest_key(partition), msgspec.json.encode(grown))
         return grown
 
     async def read_log(
-        self, after: StreamId = ORIGIN, manifest: Manifest | None = None
+        self, after: StreamId = ORIGIN, partition: int = 0
     ) -> AsyncIterator[StreamEntries]:
-        """The archived entries of the global stream after `after`, a segment at a time."""
-        manifest = manifest or await self.manifest()
+        """The archived entries of a partition of the global stream after `after`, a segment
+        at a time."""
+        manifest = await self.manifest(partition)
         for segment in manifest.segments:
             if segment.last_id <= after:
                 continue

@@ -139,11 +139,12 @@ class EventLog:
         args: list[Any] = [expected_version, enqueue.encode() if enqueue else b""]
         for envelope in envelopes:
             args.extend(encode(envelope))
+        partition_stream = self._keys.partition_stream(self._keys.partition_of(first.aggregate_id))
         keys = [
-            self._keys.global_stream,
+            partition_stream,
             self._keys.aggregate_stream(first.aggregate_id),
             self._keys.aggregate_version(first.aggregate_id),
-            enqueue.stream if enqueue else self._keys.global_stream,
+            enqueue.stream if enqueue else partition_stream,
         ]
         try:
             result = await self._append(keys=keys, args=args)
@@ -173,35 +174,38 @@ class EventLog:
         ]
         return bool(await self._retire(keys=keys, args=[version]))
 
-    async def read(self, after: StreamId = ORIGIN, count: int = 1000) -> list[Recorded]:
-        """Up to `count` entries of the global stream that come after `after`."""
-        return [_decoded(entry) for entry in await self._range(after, count)]
+    async def read(
+        self, after: StreamId = ORIGIN, count: int = 1000, partition: int = 0
+    ) -> list[Recorded]:
+        """Up to `count` entries of a partition of the global stream that come after `after`."""
+        return [_decoded(entry) for entry in await self._range(after, count, partition)]
 
     async def read_entries(
-        self, after: StreamId = ORIGIN, count: int = 1000
+        self, after: StreamId = ORIGIN, count: int = 1000, partition: int = 0
     ) -> list[Recorded | Unreadable]:
         """As `read`, but an entry that does not decode comes back as `Unreadable` instead of
         failing the whole read (the projector sets such entries aside)."""
-        return [_decoded_or_unreadable(entry) for entry in await self._range(after, count)]
+        entries = await self._range(after, count, partition)
+        return [_decoded_or_unreadable(entry) for entry in entries]
 
-    async def _range(self, after: StreamId, count: int) -> StreamEntries:
-        archived = await self._archived_after(after)
+    async def _range(self, after: StreamId, count: int, partition: int) -> StreamEntries:
+        archived = await self._archived_after(after, partition)
         if archived:
             return archived
         entries = await self._redis.xrange(
-            self._keys.global_stream, min=f"({after}", max="+", count=count
+            self._keys.partition_stream(partition), min=f"({after}", max="+", count=count
         )
         return cast(StreamEntries, entries)
 
-    async def _archived_after(self, after: StreamId) -> StreamEntries:
+    async def _archived_after(self, after: StreamId, partition: int) -> StreamEntries:
         """For a reader the trim has passed, the next archived segment's entries after
         `after` (the archive holds everything below the floor); nothing for the others."""
         if self.archive is None:
             return []
-        floor = await self._redis.get(self._keys.log_floor)
+        floor = await self._redis.get(self._keys.log_floor(partition))
         if floor is None or StreamId(after.ms, after.seq + 1) >= StreamId.parse(floor):
             return []
-        async for entries in self.archive.read_log(after):
+        async for entries in self.archive.read_log(after, partition):
             if entries:
                 return entries
         return []
@@ -223,34 +227,25 @@ class EventLog:
         return self._redis
 
     async def tail(
-        self,
-        after: StreamId,
-        *,
-        block_ms: int,
-        count: int = 1000,
-        aggregate_id: str | None = None,
+        self, after: StreamId, *, block_ms: int, count: int = 1000, partition: int = 0
     ) -> list[Recorded]:
-        """Entries after `after`, waiting up to `block_ms` for the first one to arrive."""
-        stream = (
-            self._keys.global_stream
-            if aggregate_id is None
-            else self._keys.aggregate_stream(aggregate_id)
-        )
-        entries = await self._wait_for(stream, after, block_ms, count)
+        """Entries of a partition after `after`, waiting up to `block_ms` for the first."""
+        entries = await self._wait_for(partition, after, block_ms, count)
         return [_decoded(entry) for entry in entries]
 
     async def tail_entries(
-        self, after: StreamId, *, block_ms: int, count: int = 1000
+        self, after: StreamId, *, block_ms: int, count: int = 1000, partition: int = 0
     ) -> list[Recorded | Unreadable]:
-        """As `tail` on the global stream, with undecodable entries as `Unreadable`."""
-        entries = await self._wait_for(self._keys.global_stream, after, block_ms, count)
+        """As `tail`, with undecodable entries as `Unreadable`."""
+        entries = await self._wait_for(partition, after, block_ms, count)
         return [_decoded_or_unreadable(entry) for entry in entries]
 
     async def _wait_for(
-        self, stream: str, after: StreamId, block_ms: int, count: int
+        self, partition: int, after: StreamId, block_ms: int, count: int
     ) -> StreamEntries:
-        if stream == self._keys.global_stream and (archived := await self._archived_after(after)):
+        if archived := await self._archived_after(after, partition):
             return archived
+        stream = self._keys.partition_stream(partition)
         reply = await self._redis.xread({stream: str(after)}, count=count, block=block_ms)
         if not reply:
             return []

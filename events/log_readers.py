@@ -26,26 +26,29 @@ class LogReaders:
         self._keys = keys
         self._stale_after = stale_after_seconds
 
-    async def register(self, reader: str, position: StreamId) -> None:
-        await self._redis.hset(self._keys.log_readers, reader, f"{position}@{time.time()}")
+    async def register(self, reader: str, position: StreamId, partition: int = 0) -> None:
+        value = f"{position}@{time.time()}"
+        await self._redis.hset(self._keys.log_readers, f"{reader}@p{partition}", value)
 
-    async def positions(self) -> list[StreamId]:
-        """The positions of the readers that registered within the retention."""
+    async def positions(self, partition: int = 0) -> list[StreamId]:
+        """The positions in `partition` of the readers that registered within the retention."""
         registered = cast(dict[bytes, bytes], await self._redis.hgetall(self._keys.log_readers))
         oldest_fresh = time.time() - self._stale_after
         positions = []
-        for value in registered.values():
+        for field, value in registered.items():
+            if not field.decode().endswith(f"@p{partition}"):
+                continue
             position, _, at = value.decode().partition("@")
             if float(at or 0) >= oldest_fresh:
                 positions.append(StreamId.parse(position))
         return positions
 
-    async def record_floor(self, floor: StreamId) -> None:
+    async def record_floor(self, floor: StreamId, partition: int = 0) -> None:
         """Recorded BEFORE the trim it announces: a reader never misses an entry unawares. It
         never moves back (a lower floor would hide a trim that happened)."""
-        if floor > await self.floor():
-            await self._redis.set(self._keys.log_floor, str(floor))
+        if floor > await self.floor(partition):
+            await self._redis.set(self._keys.log_floor(partition), str(floor))
 
-    async def floor(self) -> StreamId:
-        raw = await self._redis.get(self._keys.log_floor)
+    async def floor(self, partition: int = 0) -> StreamId:
+        raw = await self._redis.get(self._keys.log_floor(partition))
         return ORIGIN if raw is None else StreamId.parse(raw)

@@ -85,16 +85,24 @@ class RawLog:
             return archived[-1] if archived else None
         return raw[0] if raw else None
 
-    async def last_global_id(self) -> StreamId:
-        """The id of the newest entry of the global stream (0-0 when it is empty)."""
-        entries = await self._redis.xrevrange(self._keys.global_stream, max="+", min="-", count=1)
+    @property
+    def partitions(self) -> range:
+        return self._keys.every_partition
+
+    async def last_global_id(self, partition: int = 0) -> StreamId:
+        """The id of the newest entry of a partition of the global stream (0-0 if empty)."""
+        stream = self._keys.partition_stream(partition)
+        entries = await self._redis.xrevrange(stream, max="+", min="-", count=1)
         raw = cast(_Entries, entries)
         return StreamId.parse(raw[0][0]) if raw else StreamId(0, 0)
 
-    async def tail_global(self, after: StreamId, *, block_ms: int, count: int) -> list[RawEntry]:
-        """Entries of the global stream after `after`, waiting up to `block_ms` for the first."""
+    async def tail_global(
+        self, after: StreamId, *, block_ms: int, count: int, partition: int = 0
+    ) -> list[RawEntry]:
+        """Entries of a partition of the global stream after `after`, waiting up to
+        `block_ms` for the first."""
         reply = await self._redis.xread(
-            {self._keys.global_stream: str(after)}, count=count, block=block_ms
+            {self._keys.partition_stream(partition): str(after)}, count=count, block=block_ms
         )
         if not reply:
             return []

@@ -4,10 +4,12 @@ your own: a direct subscriber on Redis Streams (docs/events.md).
 
     python examples/follow_completions.py --redis-url redis://127.0.0.1:6379/0 \\
         [--prefix batch-gateway] [--group completions] [--consumer NAME] \\
-        [--webhook URL] [--from-start]
+        [--webhook URL] [--from-start] [--partitions N]
 
 It reads the global stream `{<prefix>}:events` (the prefix is the gateway's
-BATCH_GATEWAY_KEY_PREFIX) and, for every batch that ends (`batch.completed`, `batch.failed`,
+BATCH_GATEWAY_KEY_PREFIX; a log in N partitions, BATCH_GATEWAY_EVENT_PARTITIONS, also has
+`{<prefix>:p1}:events` ... `{<prefix>:p<N-1>}:events`, and it reads them all) and, for
+every batch that ends (`batch.completed`, `batch.failed`,
 `batch.expired`, `batch.cancelled`), prints one line with the batch id, its status and its
 request counts, or with `--webhook URL` POSTs them there as JSON.
 
@@ -48,6 +50,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--prefix", default="batch-gateway", help="BATCH_GATEWAY_KEY_PREFIX")
+    parser.add_argument("--partitions", type=int, default=1, help="BATCH_GATEWAY_EVENT_PARTITIONS")
     parser.add_argument("--group", default="completions", help="this program's consumer group")
     parser.add_argument("--consumer", default=f"{socket.gethostname()}-{os.getpid()}")
     parser.add_argument("--webhook", metavar="URL", help="POST each ending there as JSON")
@@ -104,36 +107,45 @@ def create_group(client: redis.Redis, stream: str, group: str, from_start: bool)
             raise
 
 
+def streams_of(prefix: str, partitions: int) -> list[str]:
+    """The partitions of the global stream: `{prefix}:events`, then `{prefix:p1}:events`..."""
+    return ["{" + prefix + (f":p{k}" if k else "") + "}:events" for k in range(partitions)]
+
+
 def follow(args: argparse.Namespace) -> None:
     client = redis.Redis.from_url(args.redis_url)
-    stream = "{" + args.prefix + "}:events"
-    create_group(client, stream, args.group, args.from_start)
-    print(f"following {stream} as {args.group}/{args.consumer}", file=sys.stderr, flush=True)
-    # "0" re-reads this consumer's unacknowledged entries; ">" asks for new ones.
+    streams = streams_of(args.prefix, args.partitions)
+    for stream in streams:
+        create_group(client, stream, args.group, args.from_start)
+    following = ", ".join(streams)
+    print(f"following {following} as {args.group}/{args.consumer}", file=sys.stderr, flush=True)
+    # "0" re-reads this consumer's unacknowledged entries; ">" asks for new ones. (On a Redis
+    # Cluster, read each partition with a client of its own: one read waits on one slot.)
     backlog = True
     while True:
         reply: Any = client.xreadgroup(
             args.group,
             args.consumer,
-            {stream: "0" if backlog else ">"},
+            dict.fromkeys(streams, "0" if backlog else ">"),
             count=100,
             block=None if backlog else BLOCK_MS,
         )
-        entries: list[tuple[bytes, dict[bytes, bytes]]] = reply[0][1] if reply else []
-        if backlog and not entries:
+        batches: list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] = reply or []
+        if backlog and not any(entries for _, entries in batches):
             backlog = False
             continue
-        for entry_id, fields in entries:
-            ending = ending_of(fields)
-            try:
-                if ending is not None:
-                    report(ending, args.webhook)
-            except OSError as error:
-                print(f"webhook failed ({error}); retrying", file=sys.stderr, flush=True)
-                backlog = True
-                time.sleep(RETRY_SECONDS)
-                break
-            client.xack(stream, args.group, entry_id)
+        for replied_stream, entries in batches:
+            for entry_id, fields in entries:
+                ending = ending_of(fields)
+                try:
+                    if ending is not None:
+                        report(ending, args.webhook)
+                except OSError as error:
+                    print(f"webhook failed ({error}); retrying", file=sys.stderr, flush=True)
+                    backlog = True
+                    time.sleep(RETRY_SECONDS)
+                    break
+                client.xack(replied_stream, args.group, entry_id)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -168,4 +168,4 @@ class BatchCommands:
             logger.warning("could not delete the captured headers of %s: %s", batch_id, error)
 
     async def _settle(self, recorded: list[Recorded]) -> None:
-        await self._waiter.settle(recorded[-1].stream_id, self._projection_wait_seconds)
+        await self._waiter.settle(recorded[-1], self._projection_wait_seconds)

@@ -89,7 +89,7 @@ class EventFanout:
         self._max_subscribers = max_subscribers
         self._subscriptions: dict[str, set[Subscription]] = {}
         self._count = 0
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
 
     @property
@@ -97,17 +97,20 @@ class EventFanout:
         return self._count
 
     async def start(self) -> None:
-        # Entries older than this are every subscriber's replay business, never the reader's.
-        cursor = await self._log.last_global_id()
-        self._task = asyncio.create_task(self._follow(cursor), name="event-fanout")
+        # One reader per partition of the log (a read waits on one hash tag). Entries older
+        # than where each starts are every subscriber's replay business, never the reader's.
+        for partition in self._log.partitions:
+            cursor = await self._log.last_global_id(partition)
+            task = asyncio.create_task(self._follow(cursor, partition), name="event-fanout")
+            self._tasks.append(task)
 
     async def close(self) -> None:
         """Stop reading and end every stream (clients resume elsewhere with Last-Event-ID)."""
         self._closed = True
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         for subscriptions in self._subscriptions.values():
             for subscription in subscriptions:
                 subscription.close()
@@ -135,12 +138,12 @@ class EventFanout:
             self._count -= 1
             SUBSCRIBERS.dec()
 
-    async def _follow(self, cursor: StreamId) -> None:
+    async def _follow(self, cursor: StreamId, partition: int) -> None:
         failures = 0
         while True:
             try:
                 entries = await self._log.tail_global(
-                    cursor, block_ms=self._block_ms, count=_READ_COUNT
+                    cursor, block_ms=self._block_ms, count=_READ_COUNT, partition=partition
                 )
             except redis.exceptions.RedisError as error:
                 # The cursor stays put, so nothing is skipped once Redis answers again.

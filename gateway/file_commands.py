@@ -95,7 +95,7 @@ class FileCommands:
             # Nothing refers to the bytes unless the event was appended: take them back.
             await self._storage.delete(key)
             raise
-        await self._waiter.settle(recorded[-1].stream_id, self._projection_wait_seconds)
+        await self._waiter.settle(recorded[-1], self._projection_wait_seconds)
         return FileObject(
             id=file_id,
             bytes=size,
@@ -117,7 +117,7 @@ class FileCommands:
         deleted, recorded = await self._files.update(file_id, delete)
         assert deleted.state is not None
         await self._remove_bytes(deleted.state)
-        await self._waiter.settle(recorded[-1].stream_id, self._projection_wait_seconds)
+        await self._waiter.settle(recorded[-1], self._projection_wait_seconds)
         return DeletedFile(id=file_id)
 
     async def _remove_bytes(self, state: FileState) -> None:

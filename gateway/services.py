@@ -12,7 +12,6 @@ from psycopg_pool import AsyncConnectionPool
 from batch_gateway.clock import Clock
 from batch_gateway.events import EventLog
 from batch_gateway.events.archive import EventArchive
-from batch_gateway.events.keys import StreamKeys
 from batch_gateway.events.raw_log import RawLog
 from batch_gateway.gateway.batch_commands import BatchCommands
 from batch_gateway.gateway.event_fanout import EventFanout, EventReads
@@ -23,7 +22,7 @@ from batch_gateway.projections.database import open_pool
 from batch_gateway.projections.file_queries import FileQueries
 from batch_gateway.projections.migrations import migrate
 from batch_gateway.projections.waiter import ProjectionWaiter
-from batch_gateway.redis_client import open_redis
+from batch_gateway.redis_client import open_redis, settle
 from batch_gateway.secret_store import SecretStore, load_secrets_key
 from batch_gateway.settings import ApiServerSettings
 from batch_gateway.storage import ObjectStorage, open_storage
@@ -61,14 +60,17 @@ async def open_api_services(
     async with contextlib.AsyncExitStack() as stack:
         client = open_redis(settings.redis_url)
         stack.push_async_callback(client.aclose)
+        await settle(client)
         pool = await open_pool(settings.postgres_url, settings.postgres_schema)
         stack.push_async_callback(pool.close)
         storage = await open_storage(settings.storage)
         stack.push_async_callback(storage.close)
-        waiter = ProjectionWaiter(settings.postgres_url, settings.postgres_schema, pool)
+        waiter = ProjectionWaiter(
+            settings.postgres_url, settings.postgres_schema, pool, keys=settings.stream_keys()
+        )
         await waiter.start()
         stack.push_async_callback(waiter.close)
-        keys = StreamKeys(settings.key_prefix)
+        keys = settings.stream_keys()
         archive = EventArchive(storage)
         log = EventLog(client, keys, clock, archive)
         secrets = SecretStore(client, keys, load_secrets_key(settings.secrets_key))

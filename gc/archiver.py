@@ -46,7 +46,7 @@ class Archiver:
         self._archive = archive
         self._readers = readers
         self._segment_ms = int(min(SEGMENT_SECONDS, retention_seconds) * 1000)
-        self._manifest: Manifest | None = None
+        self._manifests: dict[int, Manifest] = {}
         self._batches: AggregateStore[BatchState] = batch_store(log)
         self._files: AggregateStore[FileState] = file_store(log)
 
@@ -60,44 +60,49 @@ class Archiver:
     async def retire_file(self, file_id: str) -> bool:
         return await self._files.retire(file_id)
 
-    async def archive_log(self, now: float) -> int:
-        """Archive what has waited long enough (or filled a segment); returns how many
-        entries went into new segments."""
+    async def archive_log(self, now: float, partition: int = 0) -> int:
+        """Archive what has waited long enough (or filled a segment) in a partition of the
+        log; returns how many entries went into new segments."""
         # Read afresh every time: another gc may have held the lease and archived meanwhile.
-        manifest = await self._archive.manifest()
+        manifest = await self._archive.manifest(partition)
         archived = 0
         while True:
-            entries = await self._unarchived(manifest.through)
+            entries = await self._unarchived(manifest.through, partition)
             if not entries or not self._cut(entries, now):
                 break
-            if await self._readers.floor() > _after(manifest.through):
+            if await self._readers.floor(partition) > _after(manifest.through):
                 # Trimmed past this manifest: another gc wrote a newer one since it was read.
                 logger.warning("the log was trimmed past archive manifest %s", manifest.through)
                 break
-            manifest = await self._archive.add_segment(manifest, entries)
+            manifest = await self._archive.add_segment(manifest, entries, partition)
             archived += len(entries)
-        self._manifest = manifest
+        self._manifests[partition] = manifest
         metrics.ARCHIVED_THROUGH.set(manifest.through.ms / 1000)
         return archived
 
-    async def trim(self) -> int:
-        """Trim the global stream behind the archive and every reader; returns how many
+    async def trim(self, partition: int = 0) -> int:
+        """Trim a partition of the log behind the archive and every reader; returns how many
         entries left Redis."""
-        manifest = self._manifest  # as `archive_log` left it
+        manifest = self._manifests.get(partition)  # as `archive_log` left it
         if manifest is None or manifest.through.ms == 0:
             return 0
-        readers = [_after(position) for position in await self._readers.positions()]
-        floor = min([_after(manifest.through), *await self._consumer_floors(), *readers])
-        await self._readers.record_floor(floor)
-        trimmed = int(await self._redis.xtrim(self._log.keys.global_stream, minid=str(floor)))
+        readers = [_after(position) for position in await self._readers.positions(partition)]
+        consumers = await self._consumer_floors(partition)
+        floor = min([_after(manifest.through), *consumers, *readers])
+        await self._readers.record_floor(floor, partition)
+        stream = self._log.keys.partition_stream(partition)
+        trimmed = int(await self._redis.xtrim(stream, minid=str(floor)))
         metrics.TRIMMED.inc(trimmed)
         if trimmed:
             logger.info("trimmed %d archived entries of the log below %s", trimmed, floor)
         return trimmed
 
-    async def _unarchived(self, through: StreamId) -> StreamEntries:
+    async def _unarchived(self, through: StreamId, partition: int) -> StreamEntries:
         entries = await self._redis.xrange(
-            self._log.keys.global_stream, min=f"({through}", max="+", count=SEGMENT_ENTRIES
+            self._log.keys.partition_stream(partition),
+            min=f"({through}",
+            max="+",
+            count=SEGMENT_ENTRIES,
         )
         return cast(StreamEntries, entries)
 
@@ -105,9 +110,9 @@ class Archiver:
         oldest = StreamId.parse(entries[0][0])
         return len(entries) >= SEGMENT_ENTRIES or oldest.ms <= now * 1000 - self._segment_ms
 
-    async def _consumer_floors(self) -> list[StreamId]:
-        """For each consumer group of the global stream, the oldest entry it still needs."""
-        stream = self._log.keys.global_stream
+    async def _consumer_floors(self, partition: int) -> list[StreamId]:
+        """For each consumer group of the partition, the oldest entry it still needs."""
+        stream = self._log.keys.partition_stream(partition)
         floors = []
         for group in await self._redis.xinfo_groups(stream):
             floor = _after(StreamId.parse(group["last-delivered-id"]))

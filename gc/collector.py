@@ -17,7 +17,6 @@ ended, leftovers of batches that ended), advance the checkpoint, then remove the
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import time
@@ -36,23 +35,22 @@ from batch_gateway.gc.archiver import Archiver
 from batch_gateway.gc.cleanup import Cleaner
 from batch_gateway.gc.coordination import Coordination
 from batch_gateway.gc.expiry import Expirer
+from batch_gateway.gc.log_cursor import LogCursor
 from batch_gateway.gc.schedule import Due, DueFile, DueRetirement, Schedule
-from batch_gateway.gc.schedule_snapshot import (
-    READER_NAME,
-    PendingCleanup,
-    ScheduleSnapshot,
-    ScheduleSnapshots,
-)
+from batch_gateway.gc.schedule_snapshot import READER_NAME, ScheduleSnapshot, ScheduleSnapshots
 from batch_gateway.logs import batch_context
 from batch_gateway.redis_client import REDIS_OUTAGE
 from batch_gateway.secret_store import SecretStore, load_secrets_key
 from batch_gateway.settings import GcSettings
 from batch_gateway.storage import ObjectStorage, StorageError
+from batch_gateway.stream_backlog import backlog_after
 from batch_gateway.tracing import span
 
 logger = logging.getLogger(__name__)
 
 READ_COUNT = 1000
+# The lag is counted up to this many entries per partition (XRANGE COUNT), then reported as is.
+LAG_CAP = 1000
 _CLEANUP_ROUNDS = 3
 # Failures that mean "a dependency is down for now": retried at the next sweep.
 TRANSIENT = (StorageError, Unavailable, *REDIS_OUTAGE)
@@ -98,10 +96,10 @@ class GarbageCollector:
         self._cleaner = Cleaner(
             storage, secrets, self._expirer, self.schedule, dry_run=settings.dry_run
         )
-        self._position = ORIGIN
+        self._cursors = [LogCursor(partition) for partition in keys.every_partition]
         self._read = 0
-        self._checkpoint: StreamId | None = None
-        self._pending: collections.deque[PendingCleanup] = collections.deque()
+        self._replayed = False
+        self._turn = 0
         self._next_orphan_sweep = clock()
 
     @property
@@ -110,35 +108,44 @@ class GarbageCollector:
 
     @property
     def replayed(self) -> bool:
-        return self._checkpoint is not None
+        return self._replayed
+
+    @property
+    def _pending(self) -> int:
+        return sum(len(cursor.pending) for cursor in self._cursors)
 
     async def replay(self) -> None:
         """Rebuild the view from the schedule snapshot and the log after it (or the whole
-        log); queue the cleanups after the checkpoint."""
-        self._checkpoint = await self._coordination.checkpoint()
+        log); queue the cleanups after the checkpoints."""
+        for cursor in self._cursors:
+            cursor.checkpoint = await self._coordination.checkpoint(cursor.partition)
         snapshot = await self._snapshots.load()
         start = "the start of the log"
         if snapshot is not None:
             self.schedule.restore(snapshot.schedule)
-            self._position, self._read = snapshot.position, snapshot.read
-            self._pending.extend(p for p in snapshot.pending if p.event > self._checkpoint)
-            start = f"its schedule snapshot at {snapshot.position}"
+            self._read = snapshot.read
+            for cursor in self._cursors:
+                position = snapshot.positions.get(cursor.partition, ORIGIN)
+                cursor.restore(position, snapshot.pending)
+            start = f"its schedule snapshot at {_positions(snapshot.positions)}"
         before = self._read
         await self._catch_up()
+        self._replayed = True
+        checkpoints = {c.partition: c.checkpoint or ORIGIN for c in self._cursors}
         logger.info(
             "gc replayed from %s and folded %d events after it; %d expiries scheduled, "
             "%d cleanups pending after %s",
-            start, self._read - before, len(self.schedule), len(self._pending), self._checkpoint,
+            start, self._read - before, len(self.schedule), self._pending, _positions(checkpoints),
         )  # fmt: skip
 
     async def sweep(self, *, orphans: bool | None = None) -> metrics.Tally:
         """One round (see the module docstring); `orphans` forces or skips the orphan sweep."""
-        if self._checkpoint is None:
+        if not self._replayed:
             await self.replay()
         tally = metrics.Tally()
         acting = self._dry_run or await self._coordination.hold()
         metrics.LEADER.set(int(acting and not self._dry_run))
-        await self._refresh_checkpoint()
+        await self._refresh_checkpoints()
         if not acting:
             await self._catch_up()
             await self._report_lag()
@@ -191,61 +198,63 @@ class GarbageCollector:
                 await self._coordination.release()
 
     async def _wait(self, stop: asyncio.Event) -> None:
-        """Block until new events arrive, the next expiry falls due or the interval passes."""
+        """Block until new events arrive, the next expiry falls due or the interval passes.
+        A read waits on one partition (one hash tag), so the partitions take turns."""
         wait = self._settings.sweep_interval_seconds
         next_due = self.schedule.next_due()
         if next_due is not None:
             wait = min(wait, max(0.0, next_due - self._clock()))
         deadline = time.monotonic() + wait
+        block_ms = max(1, 1000 // len(self._cursors))
         while not stop.is_set():
             remaining_ms = int((deadline - time.monotonic()) * 1000)
             if remaining_ms <= 0:
                 return
+            self._turn = (self._turn + 1) % len(self._cursors)
+            cursor = self._cursors[self._turn]
             records = await self._log.tail(
-                self._position, block_ms=min(1000, remaining_ms), count=READ_COUNT
+                cursor.position,
+                block_ms=min(block_ms, remaining_ms),
+                count=READ_COUNT,
+                partition=cursor.partition,
             )
             if records:
-                self._fold(records)
+                self._fold(cursor, records)
                 return
 
     async def _caught_up(self) -> bool:
-        return not await self._log.read(self._position, 1)
+        for cursor in self._cursors:
+            if await self._log.read(cursor.position, 1, cursor.partition):
+                return False
+        return True
 
     async def _catch_up(self) -> None:
-        while records := await self._log.read(self._position, READ_COUNT):
-            self._fold(records)
+        for cursor in self._cursors:
+            while records := await self._log.read(cursor.position, READ_COUNT, cursor.partition):
+                self._fold(cursor, records)
         metrics.SCHEDULED.set(len(self.schedule))
 
-    def _fold(self, records: list[Recorded]) -> None:
-        checkpoint = self._checkpoint or ORIGIN
-        for record in records:
-            cleanups = self.schedule.apply(record.envelope)
-            if record.stream_id > checkpoint:
-                self._pending.extend(
-                    PendingCleanup(record.stream_id, self._position, cleanup)
-                    for cleanup in cleanups
-                )
-            self._position = record.stream_id
-            self._read += 1
+    def _fold(self, cursor: LogCursor, records: list[Recorded]) -> None:
+        cursor.fold(records, self.schedule)
+        self._read += len(records)
 
-    async def _refresh_checkpoint(self) -> None:
+    async def _refresh_checkpoints(self) -> None:
         """Drop cleanups another instance did while it held the lease."""
-        stored = await self._coordination.checkpoint()
-        if self._checkpoint is not None and stored > self._checkpoint:
-            self._checkpoint = stored
-            while self._pending and self._pending[0].event <= stored:
-                self._pending.popleft()
+        for cursor in self._cursors:
+            cursor.drop_done(await self._coordination.checkpoint(cursor.partition))
 
     async def _archive_and_trim(self, now: float) -> None:
-        """Archive the log, snapshot the schedule, register its position, trim (in that
+        """Archive the log, snapshot the schedule, register its positions, trim (in that
         order: the trim never passes what the archive or the snapshot still needs)."""
-        await self._archiver.archive_log(now)
-        pending = list(self._pending)
-        await self._snapshots.save(
-            ScheduleSnapshot(self._position, self._read, self.schedule.state(), pending)
-        )
-        await self._readers.register(READER_NAME, self._position)
-        await self._archiver.trim()
+        for cursor in self._cursors:
+            await self._archiver.archive_log(now, cursor.partition)
+        positions = {cursor.partition: cursor.position for cursor in self._cursors}
+        pending = [p for cursor in self._cursors for p in cursor.pending]
+        snapshot = ScheduleSnapshot(positions, self._read, self.schedule.state(), pending)
+        await self._snapshots.save(snapshot)
+        for cursor in self._cursors:
+            await self._readers.register(READER_NAME, cursor.position, cursor.partition)
+            await self._archiver.trim(cursor.partition)
 
     async def _retire(self, item: DueRetirement, retry_at: float) -> None:
         if self._dry_run:
@@ -283,36 +292,55 @@ class GarbageCollector:
             self.schedule.retry(item, retry_at)
 
     async def _run_cleanups(self, tally: metrics.Tally) -> None:
-        while self._pending:
+        for cursor in self._cursors:
+            await self._run_cleanups_of(cursor, tally)
+
+    async def _run_cleanups_of(self, cursor: LogCursor, tally: metrics.Tally) -> None:
+        pending = cursor.pending
+        while pending:
             try:
                 # Its storage deletes are this span's children (they make none on their own).
                 with span("gc.cleanup"):
-                    await self._cleaner.run(self._pending[0].cleanup, tally)
+                    await self._cleaner.run(pending[0].cleanup, tally)
             except TRANSIENT as error:
-                logger.warning("cleanup %s failed, retrying later: %s", self._pending[0], error)
+                logger.warning("cleanup %s failed, retrying later: %s", pending[0], error)
                 break
             except Exception:
                 # Skipped rather than retried forever: what it left, the orphan sweep removes.
-                logger.exception("cleanup %s failed; skipping it", self._pending[0])
-            self._pending.popleft()
+                logger.exception("cleanup %s failed; skipping it", pending[0])
+            pending.popleft()
         if self._dry_run:
-            self._pending.clear()  # reported once; a dry run records no progress
+            pending.clear()  # reported once; a dry run records no progress
             return
-        done_up_to = self._pending[0].before if self._pending else self._position
-        if self._checkpoint is None or done_up_to > self._checkpoint:
-            await self._coordination.save_checkpoint(done_up_to)
-            self._checkpoint = done_up_to
+        done_up_to = cursor.done_up_to
+        if cursor.checkpoint is None or done_up_to > cursor.checkpoint:
+            await self._coordination.save_checkpoint(done_up_to, cursor.partition)
+            cursor.checkpoint = done_up_to
 
     async def _report_lag(self) -> None:
-        length = int(await self._redis.xlen(self._keys.global_stream))
-        metrics.LOG_ENTRIES.set(length)
-        unread = max(0, length - self._read)
+        """Entries in Redis, unread entries and the age of the oldest unfinished one, over
+        every partition."""
+        entries, unread, oldest_ms = 0, 0, None
+        for cursor in self._cursors:
+            stream = self._keys.partition_stream(cursor.partition)
+            entries += int(await self._redis.xlen(stream))
+            backlog = await backlog_after(self._redis, stream, str(cursor.position), LAG_CAP)
+            unread += backlog.count
+            oldest = cursor.pending[0].event if cursor.pending else None
+            if oldest is None and backlog.first_id is not None:
+                oldest = StreamId.parse(backlog.first_id)
+            if oldest is not None:
+                oldest_ms = oldest.ms if oldest_ms is None else min(oldest_ms, oldest.ms)
+        metrics.LOG_ENTRIES.set(entries)
         metrics.LAG_EVENTS.set(unread)
-        oldest: StreamId | None = self._pending[0].event if self._pending else None
-        if oldest is None and unread:
-            first = await self._log.read(self._position, 1)
-            oldest = first[0].stream_id if first else None
-        metrics.LAG_SECONDS.set(0.0 if oldest is None else max(0.0, time.time() - oldest.ms / 1000))
+        age = 0.0 if oldest_ms is None else max(0.0, time.time() - oldest_ms / 1000)
+        metrics.LAG_SECONDS.set(age)
+
+
+def _positions(positions: dict[int, StreamId]) -> str:
+    if len(positions) == 1:
+        return str(next(iter(positions.values())))
+    return ", ".join(f"p{partition} {position}" for partition, position in positions.items())
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

@@ -5,16 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
-import uuid
 
 from batch_gateway.clock import Clock, system_clock
-from batch_gateway.events.keys import StreamKeys
 from batch_gateway.gc.collector import GarbageCollector
 from batch_gateway.gc.metrics import Tally
+from batch_gateway.ids import instance_name
 from batch_gateway.probe_server import ProbeServer
-from batch_gateway.redis_client import open_redis
+from batch_gateway.redis_client import open_redis, settle
 from batch_gateway.settings import GcSettings
 from batch_gateway.storage import open_storage
 
@@ -23,10 +20,6 @@ logger = logging.getLogger(__name__)
 
 class NotReplayed(RuntimeError):
     """The gc is still reading the log to rebuild its schedule."""
-
-
-def instance_name() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 async def run_gc(
@@ -41,11 +34,12 @@ async def run_gc(
     async with contextlib.AsyncExitStack() as stack:
         client = open_redis(settings.redis_url)
         stack.push_async_callback(client.aclose)
+        await settle(client)
         storage = await open_storage(settings.storage)
         stack.push_async_callback(storage.close)
         collector = GarbageCollector(
             client,
-            StreamKeys(settings.key_prefix),
+            settings.stream_keys(),
             storage,
             settings,
             clock,

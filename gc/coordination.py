@@ -55,10 +55,15 @@ class Coordination:
         raw = await self._redis.get(self._lease_key)
         return raw.decode() if isinstance(raw, bytes) else None
 
-    async def checkpoint(self) -> StreamId:
-        """Where the cleanups are done up to; the start of the log when none is stored."""
-        raw = await self._redis.get(self._checkpoint_key)
+    async def checkpoint(self, partition: int = 0) -> StreamId:
+        """Where the cleanups of a partition's events are done up to; the start of the log
+        when none is stored."""
+        raw = await self._redis.get(self._checkpoint_of(partition))
         return StreamId.parse(raw) if isinstance(raw, bytes) else ORIGIN
 
-    async def save_checkpoint(self, position: StreamId) -> None:
-        await self._redis.set(self._checkpoint_key, str(position))
+    async def save_checkpoint(self, position: StreamId, partition: int = 0) -> None:
+        await self._redis.set(self._checkpoint_of(partition), str(position))
+
+    def _checkpoint_of(self, partition: int) -> str:
+        # Partition 0's is the key an unpartitioned log always had.
+        return self._checkpoint_key if partition == 0 else f"{self._checkpoint_key}:p{partition}"

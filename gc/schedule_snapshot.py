@@ -3,8 +3,9 @@
 The log is trimmed once archived (ADR 0028), and replaying the archive at every start would
 cost time in proportion to history. So the gc that acts saves, now and then, everything its
 view holds (every live file and batch, the heap of what falls due, the cleanups still to run)
-with the position it was folded up to, and registers that position as a reader of the log:
-the trim never passes it. A starting gc loads the snapshot and folds only the log after it.
+with the position in each partition it was folded up to, and registers those positions as a
+reader of the log: the trim never passes them. A starting gc loads the snapshot and folds
+only the log after it.
 
 Like an aggregate's snapshot it is derived data: a missing or unreadable one (another
 release's) makes the gc replay from the start of the log (the archive, then Redis).
@@ -31,11 +32,12 @@ class PendingCleanup(msgspec.Struct, frozen=True):
     event: StreamId  # the event that called for the cleanup
     before: StreamId  # the event before it: the checkpoint while this one is pending
     cleanup: Cleanup
+    partition: int = 0  # of the log, whose stream `event` and `before` are ids of
 
 
 class ScheduleSnapshot(msgspec.Struct, frozen=True):
-    position: StreamId  # the last event folded into `schedule`
-    read: int  # how many events that took (reported in the gc's lag)
+    positions: dict[int, StreamId]  # partition -> the last of its events folded in
+    read: int  # how many events that took
     schedule: ScheduleState
     pending: list[PendingCleanup]
 

@@ -24,7 +24,7 @@ from batch_gateway.processors.queue_depth import watch_queue_depth
 from batch_gateway.processors.routing import Routes
 from batch_gateway.processors.validator import GROUP, Validator
 from batch_gateway.processors.webhooks import WebhookDeliverer, webhook_group
-from batch_gateway.redis_client import open_redis
+from batch_gateway.redis_client import open_redis, settle
 from batch_gateway.secret_store import SecretStore, load_secrets_key
 from batch_gateway.settings import ProcessorSettings
 from batch_gateway.storage import open_storage
@@ -40,11 +40,11 @@ def processor_name(settings: ProcessorSettings) -> str:
 
 
 def validator_group(
-    client: aioredis.Redis, keys: StreamKeys, settings: ProcessorSettings
+    client: aioredis.Redis, keys: StreamKeys, settings: ProcessorSettings, partition: int = 0
 ) -> ConsumerGroup:
     return ConsumerGroup(
         client,
-        keys.global_stream,
+        keys.partition_stream(partition),
         GROUP,
         processor_name(settings),
         lease_ms=int(settings.lease_seconds * 1000),
@@ -69,14 +69,24 @@ async def run_processor(
     async with contextlib.AsyncExitStack() as stack:
         client = open_redis(settings.redis_url)
         stack.push_async_callback(client.aclose)
+        await settle(client)
         storage = await open_storage(settings.storage)
         stack.push_async_callback(storage.close)
-        keys = StreamKeys(settings.key_prefix)
+        keys = settings.stream_keys()
         log = EventLog(client, keys, clock, EventArchive(storage))
         secrets = SecretStore(client, keys, load_secrets_key(settings.secrets_key))
-        validator = Validator(
-            log, validator_group(client, keys, settings), storage, secrets, settings, clock
-        )
+        # A validator, and a webhook deliverer, per partition of the log: each its own group.
+        validators = [
+            Validator(
+                log,
+                validator_group(client, keys, settings, partition),
+                storage,
+                secrets,
+                settings,
+                clock,
+            )
+            for partition in keys.every_partition
+        ]
         dispatcher = Dispatcher(settings)
         stack.push_async_callback(dispatcher.close)
         context = JobContext(
@@ -90,11 +100,15 @@ async def run_processor(
             processor=processor_name(settings),
         )
         executor = Executor(job_queue(client, keys, settings), context)
-        webhooks: WebhookDeliverer | None = None
+        webhooks: list[WebhookDeliverer] = []
         if "webhooks" in settings.roles and settings.webhook_urls:
-            group_of_webhooks = webhook_group(client, keys, settings, processor_name(settings))
-            webhooks = WebhookDeliverer(group_of_webhooks, settings, clock)
-            stack.push_async_callback(webhooks.close)
+            for partition in keys.every_partition:
+                consumer = processor_name(settings)
+                deliverer = WebhookDeliverer(
+                    webhook_group(client, keys, settings, consumer, partition), settings, clock
+                )
+                stack.push_async_callback(deliverer.close)
+                webhooks.append(deliverer)
         probes = ProbeServer(
             settings.host, settings.port, {"redis": client.ping, "storage": storage.check}
         )
@@ -105,10 +119,11 @@ async def run_processor(
         )
         async with asyncio.TaskGroup() as group:
             if "validate" in settings.roles:
-                group.create_task(validator.run(stop))
+                for validator in validators:
+                    group.create_task(validator.run(stop))
             if "execute" in settings.roles:
                 group.create_task(executor.run(stop))
                 group.create_task(watch_queue_depth(client, keys, stop))
-            if webhooks is not None:
-                group.create_task(webhooks.run(stop))
+            for deliverer in webhooks:
+                group.create_task(deliverer.run(stop))
         logger.info("processor stopped")

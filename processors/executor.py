@@ -105,11 +105,12 @@ class Executor:
 
     async def _start(self, job: ClaimedJob) -> None:
         if any(
-            (running.job.priority, running.job.entry_id) == (job.priority, job.entry_id)
+            (running.job.priority, running.job.partition, running.job.entry_id)
+            == (job.priority, job.partition, job.entry_id)
             for running in self._running.values()
         ):
             return  # our own entry, reclaimed after a late heartbeat: its job runs already
-        group = self._queue.group(job.priority)
+        group = self._queue.group(job)
         give_up: BatchError | None = None
         if group.is_poison(job.deliveries):
             tries = job.deliveries - 1

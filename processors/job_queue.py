@@ -32,6 +32,7 @@ class ClaimedJob(msgspec.Struct, frozen=True):
     batch_id: str
     fields: dict[bytes, bytes]
     deliveries: int
+    partition: int = 0  # of the log, whose hash tag the job stream shares (ADR 0029)
 
 
 class JobQueue:
@@ -48,10 +49,12 @@ class JobQueue:
         self._consumer = consumer
         self._lease_ms = lease_ms
         self._hold_entry = client.register_script(_HOLD_ENTRY_LUA)
+        # (priority, partition) -> its group. One blocking read can only wait on streams of
+        # one hash tag, so it waits on one partition's classes at a time, in turn.
         self._groups = {
-            priority: ConsumerGroup(
+            (priority, partition): ConsumerGroup(
                 client,
-                job_stream(keys, priority),
+                job_stream(keys, priority, partition),
                 GROUP,
                 consumer,
                 lease_ms=lease_ms,
@@ -59,45 +62,59 @@ class JobQueue:
                 dead_letter_stream=f"{keys.tag}:dead-letter",
             )
             for priority in PRIORITY_CLASSES
+            for partition in keys.every_partition
         }
+        self._partitions = keys.partitions
         self._streak = 0
+        self._turn = 0
 
-    def group(self, priority: str) -> ConsumerGroup:
-        return self._groups[priority]
+    def group(self, job: ClaimedJob) -> ConsumerGroup:
+        return self._groups[job.priority, job.partition]
 
     async def ensure(self) -> None:
         for group in self._groups.values():
             await group.ensure()
 
     async def next(self, block_ms: int | None) -> ClaimedJob | None:
-        for priority in PRIORITY_CLASSES:
-            reclaimed = await self._groups[priority].reclaim(1)
+        for (priority, partition), group in self._groups.items():
+            reclaimed = await group.reclaim(1)
             if reclaimed:
-                return await self._claimed(priority, reclaimed[0])
+                return await self._claimed(priority, partition, reclaimed[0])
         # The streak counts jobs taken in class order since a lower class last went first.
         starving = self._streak >= STARVATION_LIMIT
         order = PRIORITY_CLASSES[::-1] if starving else PRIORITY_CLASSES
+        self._turn = (self._turn + 1) % self._partitions
         for priority in order:
-            entries = await self._groups[priority].read(1, None)
-            if entries:
-                self._streak = 0 if starving else self._streak + 1
-                return await self._claimed(priority, entries[0])
+            for partition in self._in_turn():
+                entries = await self._groups[priority, partition].read(1, None)
+                if entries:
+                    self._streak = 0 if starving else self._streak + 1
+                    return await self._claimed(priority, partition, entries[0])
         if block_ms is None:
             return None
-        streams: dict[KeyT, StreamIdT] = {group.stream: ">" for group in self._groups.values()}
+        waited = {
+            group.stream: (priority, partition)
+            for (priority, partition), group in self._groups.items()
+            if partition == self._turn
+        }
+        streams: dict[KeyT, StreamIdT] = dict.fromkeys(waited, ">")
         reply = await self._redis.xreadgroup(
             GROUP, self._consumer, streams, count=1, block=block_ms
         )
         for stream, entries in cast(list[tuple[bytes, list[Entry]]], reply or []):
-            for priority, group in self._groups.items():
-                if group.stream.encode() == stream and entries:
-                    return await self._claimed(priority, entries[0])
+            if entries:
+                return await self._claimed(*waited[stream.decode()], entries[0])
         return None
 
-    async def _claimed(self, priority: str, entry: Entry) -> ClaimedJob:
+    def _in_turn(self) -> list[int]:
+        """Every partition, starting at this round's: no partition's jobs always wait last."""
+        return [(self._turn + k) % self._partitions for k in range(self._partitions)]
+
+    async def _claimed(self, priority: str, partition: int, entry: Entry) -> ClaimedJob:
         entry_id, fields = entry
-        deliveries = await self._groups[priority].deliveries(entry_id)
-        return ClaimedJob(priority, entry_id, fields[b"batch_id"].decode(), fields, deliveries)
+        deliveries = await self._groups[priority, partition].deliveries(entry_id)
+        batch_id = fields[b"batch_id"].decode()
+        return ClaimedJob(priority, entry_id, batch_id, fields, deliveries, partition)
 
     async def heartbeat(self, job: ClaimedJob) -> bool:
         """Reset the entry's idle time if it is still ours; False when it is not."""
@@ -113,13 +130,13 @@ class JobQueue:
         )
 
     async def _hold(self, job: ClaimedJob, *, idle_ms: int, deliveries: int | None) -> bool:
-        stream = self._groups[job.priority].stream
+        stream = self.group(job).stream
         args: list[bytes | str | int] = [GROUP, self._consumer, job.entry_id, idle_ms]
         args.append("" if deliveries is None else deliveries)
         return bool(await self._hold_entry(keys=[stream], args=args))
 
     async def done(self, job: ClaimedJob) -> None:
-        await self._groups[job.priority].ack(job.entry_id)
+        await self.group(job).ack(job.entry_id)
 
     async def dead_letter(self, job: ClaimedJob, reason: str) -> None:
-        await self._groups[job.priority].dead_letter(job.entry_id, job.fields, reason)
+        await self.group(job).dead_letter(job.entry_id, job.fields, reason)

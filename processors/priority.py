@@ -18,5 +18,7 @@ def priority_of(metadata: dict[str, str] | None) -> str:
     return value if value in PRIORITY_CLASSES else DEFAULT_PRIORITY
 
 
-def job_stream(keys: StreamKeys, priority: str) -> str:
-    return f"{keys.tag}:jobs:{priority}"
+def job_stream(keys: StreamKeys, priority: str, partition: int = 0) -> str:
+    """The stream of a class's jobs whose batches live in `partition`: a job is enqueued in
+    the same atomic step as its batch's event, so in the same hash tag (ADR 0029)."""
+    return f"{keys.partition_tag(partition)}:jobs:{priority}"

@@ -50,7 +50,10 @@ async def waiting_jobs(client: aioredis.Redis, stream: str) -> int:
 
 async def refresh_queue_depth(client: aioredis.Redis, keys: StreamKeys) -> None:
     for priority in PRIORITY_CLASSES:
-        QUEUE_DEPTH.labels(priority).set(await waiting_jobs(client, job_stream(keys, priority)))
+        waiting = 0
+        for partition in keys.every_partition:
+            waiting += await waiting_jobs(client, job_stream(keys, priority, partition))
+        QUEUE_DEPTH.labels(priority).set(waiting)
 
 
 async def watch_queue_depth(client: aioredis.Redis, keys: StreamKeys, stop: asyncio.Event) -> None:

@@ -173,7 +173,8 @@ class Validator:
         event = BatchValidated(
             validated_at=now, total=result.total, models=result.models, priority=priority
         )
-        entry = JobEntry(job_stream(self._log.keys, priority), state.id)
+        keys = self._log.keys
+        entry = JobEntry(job_stream(keys, priority, keys.partition_of(state.id)), state.id)
         return Decision([event], state.tenant, entry)
 
     async def _judged(self, state: BatchState, verdict: Event) -> None:

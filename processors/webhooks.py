@@ -74,11 +74,15 @@ _encoder = msgspec.json.Encoder()
 
 
 def webhook_group(
-    client: aioredis.Redis, keys: StreamKeys, settings: ProcessorSettings, consumer: str
+    client: aioredis.Redis,
+    keys: StreamKeys,
+    settings: ProcessorSettings,
+    consumer: str,
+    partition: int = 0,
 ) -> ConsumerGroup:
     return ConsumerGroup(
         client,
-        keys.global_stream,
+        keys.partition_stream(partition),
         GROUP,
         consumer,
         lease_ms=int(settings.lease_seconds * 1000),

@@ -14,8 +14,17 @@ from psycopg.rows import TupleRow
 from batch_gateway.events import StreamId
 from batch_gateway.events.envelope import ORIGIN
 
-# The checkpoint row of the projections this release keeps (one projector, one position).
+# The checkpoint row of the projections this release keeps, one per partition of the log.
 PROJECTION_NAME = "main"
+
+
+def projection_name(partition: int) -> str:
+    """Partition 0's row is the one an unpartitioned log always had."""
+    return PROJECTION_NAME if partition == 0 else f"{PROJECTION_NAME}-p{partition}"
+
+
+def partition_of_projection(name: str) -> int:
+    return int(name.rpartition("-p")[2]) if "-p" in name else 0
 
 
 def notify_channel(schema: str) -> str:
@@ -44,9 +53,11 @@ async def lock_checkpoint(cursor: AsyncCursor[TupleRow], projection: str) -> Str
 async def advance_checkpoint(
     cursor: AsyncCursor[TupleRow], projection: str, schema: str, position: StreamId
 ) -> None:
-    """Move the checkpoint; the notification is delivered only if the transaction commits."""
+    """Move the checkpoint; the notification (`<partition> <position>`) is delivered only if
+    the transaction commits."""
     await cursor.execute(_ADVANCE, (position.ms, position.seq, projection))
-    await cursor.execute("SELECT pg_notify(%s, %s)", (notify_channel(schema), str(position)))
+    payload = f"{partition_of_projection(projection)} {position}"
+    await cursor.execute("SELECT pg_notify(%s, %s)", (notify_channel(schema), payload))
 
 
 async def read_checkpoint(conn: AsyncConnection[TupleRow], projection: str) -> StreamId:

@@ -36,7 +36,7 @@ from batch_gateway.events.batch_events import (
 )
 from batch_gateway.events.keys import StreamKeys
 from batch_gateway.periodic import refresh_periodically
-from batch_gateway.projections.checkpoint import read_checkpoint
+from batch_gateway.projections.checkpoint import projection_name, read_checkpoint
 from batch_gateway.stream_backlog import backlog_after
 
 logger = logging.getLogger(__name__)
@@ -88,34 +88,37 @@ def count_finished(applied: list[Recorded]) -> None:
 
 
 class ProjectionGauges:
-    """Refreshes the gauges that are counted, not kept, from Redis and PostgreSQL."""
+    """Refreshes the gauges that are counted, not kept, from Redis and PostgreSQL: the lag is
+    summed over the partitions of the log (its age is the oldest partition's)."""
 
-    def __init__(
-        self, client: aioredis.Redis, keys: StreamKeys, pool: AsyncConnectionPool, projection: str
-    ) -> None:
+    def __init__(self, client: aioredis.Redis, keys: StreamKeys, pool: AsyncConnectionPool) -> None:
         self._redis = client
         self._keys = keys
         self._pool = pool
-        self._projection = projection
-        self._checkpoint: StreamId | None = None
+        self._checkpoints: dict[int, StreamId] = {}
 
     async def refresh_lag(self) -> None:
         try:
             async with self._pool.connection() as conn:
-                self._checkpoint = await read_checkpoint(conn, self._projection)
+                for partition in self._keys.every_partition:
+                    name = projection_name(partition)
+                    self._checkpoints[partition] = await read_checkpoint(conn, name)
         finally:
             # With PostgreSQL down nothing is projected either: the lag past the last
             # checkpoint seen keeps being measured, so the alert sees it grow.
-            if self._checkpoint is not None:
-                await self._measure_lag(self._checkpoint)
+            if self._checkpoints:
+                await self._measure_lag()
 
-    async def _measure_lag(self, checkpoint: StreamId) -> None:
-        stream = self._keys.global_stream
-        backlog = await backlog_after(self._redis, stream, str(checkpoint), LAG_COUNT_CAP)
-        PROJECTION_LAG_EVENTS.set(backlog.count)
-        age = 0.0
-        if backlog.first_id is not None:
-            age = max(0.0, time.time() - StreamId.parse(backlog.first_id).ms / 1000)
+    async def _measure_lag(self) -> None:
+        events, age = 0, 0.0
+        for partition, checkpoint in self._checkpoints.items():
+            stream = self._keys.partition_stream(partition)
+            backlog = await backlog_after(self._redis, stream, str(checkpoint), LAG_COUNT_CAP)
+            events += backlog.count
+            if backlog.first_id is not None:
+                first = StreamId.parse(backlog.first_id)
+                age = max(age, time.time() - first.ms / 1000)
+        PROJECTION_LAG_EVENTS.set(events)
         PROJECTION_LAG_SECONDS.set(age)
 
     async def refresh_counts(self) -> dict[str, int]:

@@ -17,9 +17,9 @@ from batch_gateway.events import EventLog, Recorded, StreamId, Unreadable
 from batch_gateway.events.log_readers import LogReaders
 from batch_gateway.projections.batches import BatchesProjection
 from batch_gateway.projections.checkpoint import (
-    PROJECTION_NAME,
     advance_checkpoint,
     lock_checkpoint,
+    projection_name,
     read_checkpoint,
 )
 from batch_gateway.projections.dead_letters import DeadLetter, report, set_aside
@@ -57,8 +57,12 @@ class Projector:
         batch_size: int = 500,
         projections: Sequence[Projection] | None = None,
         readers: LogReaders | None = None,
+        partition: int = 0,
     ) -> None:
         self._log = log
+        # Each partition of the log is projected on its own, with its own checkpoint row.
+        self._partition = partition
+        self._name = projection_name(partition)
         # Where the projector registers its position, so the log is not trimmed ahead of it
         # (a rebuild does not register: it reads the archive wherever it is behind).
         self._readers = readers
@@ -70,14 +74,14 @@ class Projector:
 
     async def position(self) -> StreamId:
         async with self._pool.connection() as conn:
-            return await read_checkpoint(conn, PROJECTION_NAME)
+            return await read_checkpoint(conn, self._name)
 
     async def drain(self) -> int:
         """Apply everything in the log now and return how many events were applied (tests,
         rebuilds). Stops when the log has nothing more past the checkpoint."""
         applied = 0
         position = await self.position()
-        while records := await self._log.read_entries(position, self._batch_size):
+        while records := await self._log.read_entries(position, self._batch_size, self._partition):
             applied += await self.apply(records)
             position = records[-1].stream_id
         return applied
@@ -90,7 +94,7 @@ class Projector:
                 if position is None:
                     position = await self.position()
                 records = await self._log.tail_entries(
-                    position, block_ms=block_ms, count=self._batch_size
+                    position, block_ms=block_ms, count=self._batch_size, partition=self._partition
                 )
                 if records:
                     await self.apply(records)
@@ -105,7 +109,7 @@ class Projector:
     async def _register(self, position: StreamId) -> None:
         if self._readers is None or time.monotonic() < self._registered_at + REGISTER_EVERY:
             return
-        await self._readers.register(f"projector:{self._schema}", position)
+        await self._readers.register(f"projector:{self._schema}", position, self._partition)
         self._registered_at = time.monotonic()
 
     async def apply(self, records: Sequence[Recorded | Unreadable]) -> int:
@@ -127,7 +131,7 @@ class Projector:
         dead: list[DeadLetter] = []
         async with self._pool.connection() as conn, conn.transaction():
             cursor = conn.cursor()
-            checkpoint = await lock_checkpoint(cursor, PROJECTION_NAME)
+            checkpoint = await lock_checkpoint(cursor, self._name)
             fresh = [record for record in records if record.stream_id > checkpoint]
             for record in fresh:
                 if isinstance(record, Unreadable):
@@ -141,7 +145,7 @@ class Projector:
             for letter in dead:
                 await set_aside(cursor, letter)
             if fresh:
-                await advance_checkpoint(cursor, PROJECTION_NAME, self._schema, fresh[-1].stream_id)
+                await advance_checkpoint(cursor, self._name, self._schema, fresh[-1].stream_id)
         # Committed: counted once, whatever redelivers them (the checkpoint filters them).
         report(dead)
         applied = [

@@ -47,8 +47,8 @@ def assert_nothing_pending(stack: ChaosStack, *, within: float = 15.0) -> None:
     """Nothing stays pending in a consumer group. An entry a killed consumer had read is
     reclaimed by a survivor only once it has been idle past the lease (3 s here), so the
     groups get a few leases to empty after the batches end; nothing is ever dead-lettered."""
-    keys = StreamKeys(stack.settings.key_prefix)
-    client = redis.Redis.from_url(stack.redis.url)
+    keys = stack.stream_keys()
+    client = stack.redis_client()
     try:
         deadline = time.monotonic() + within
         while (pending := _pending(client, keys)) and time.monotonic() < deadline:
@@ -61,8 +61,12 @@ def assert_nothing_pending(stack: ChaosStack, *, within: float = 15.0) -> None:
 
 
 def _pending(client: redis.Redis, keys: StreamKeys) -> list[tuple[str, str, object]]:
-    groups = [(job_stream(keys, p), EXECUTORS) for p in PRIORITY_CLASSES]
-    groups.append((keys.global_stream, VALIDATORS))
+    groups = [
+        (job_stream(keys, priority, partition), EXECUTORS)
+        for priority in PRIORITY_CLASSES
+        for partition in keys.every_partition
+    ]
+    groups.extend((keys.partition_stream(p), VALIDATORS) for p in keys.every_partition)
     found: list[tuple[str, str, object]] = []
     for stream, group in groups:
         if client.exists(stream):
@@ -101,9 +105,9 @@ async def _rebuild(stack: ChaosStack) -> tuple[Rows, Rows, Rows]:
     await migrate(settings.postgres_url, fresh)
     rebuilt = await open_pool(settings.postgres_url, fresh, max_size=1)
     try:
-        keys = StreamKeys(settings.key_prefix)
-        log = EventLog(client, keys, system_clock, EventArchive(storage))
-        await Projector(log, rebuilt, fresh).drain()
+        log = EventLog(client, stack.stream_keys(), system_clock, EventArchive(storage))
+        for partition in log.keys.every_partition:
+            await Projector(log, rebuilt, fresh, partition=partition).drain()
         return await _rows(rebuilt)
     finally:
         await rebuilt.close()

@@ -13,7 +13,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
+import redis
+
+from batch_gateway.events.keys import StreamKeys
+from batch_gateway.redis_client import CLUSTER_SUFFIX
 from batch_gateway.secret_store import new_secrets_key
 from batch_gateway.settings import CommonSettings, to_environment
 from batch_gateway.stack.components import INFERENCE_URL_VARIABLE, Component
@@ -38,9 +43,11 @@ SIMULATOR_ENVIRONMENT = {"BATCH_GATEWAY_LATENCY_SECONDS": "0.01", "BATCH_GATEWAY
 
 
 class ChaosStack:
-    def __init__(self, work: Path, *, s3: bool = False) -> None:
+    def __init__(self, work: Path, *, s3: bool = False, redis_url: str | None = None) -> None:
         self.work = work
         self.redis = EmbeddedRedis(work / "redis", extra_args=["--appendfsync", "always"])
+        # A Redis (Cluster) the test started itself, instead of the stack's own server.
+        self._redis_url = redis_url
         self.postgres = EmbeddedPostgres(work / "postgres")
         # Files in a real S3 server that can be taken down, or in a directory.
         self.seaweed = SeaweedS3(work / "seaweed") if s3 else None
@@ -59,16 +66,31 @@ class ChaosStack:
             else StorageSettings(kind="filesystem", fs_root=str(self.work / "files"))
         )
         return CommonSettings(
-            redis_url=self.redis.url,
+            redis_url=self._redis_url or self.redis.url,
             postgres_url=self.postgres.url,
             storage=storage,
             secrets_key=self._secrets_key,
         )
 
+    def stream_keys(self) -> StreamKeys:
+        """The keys of the stack's log, as many partitions as its components were given."""
+        partitions = int(self.environment.get("BATCH_GATEWAY_EVENT_PARTITIONS", "1"))
+        return StreamKeys(self.settings.key_prefix, partitions)
+
+    def redis_client(self) -> redis.Redis:
+        """A synchronous client of the stack's Redis, a cluster client for a cluster."""
+        url = self.settings.redis_url
+        scheme, separator, rest = url.partition("://")
+        if scheme.endswith(CLUSTER_SUFFIX):
+            cluster_url = scheme.removesuffix(CLUSTER_SUFFIX) + separator + rest
+            return cast(redis.Redis, redis.RedisCluster.from_url(cluster_url))
+        return redis.Redis.from_url(url)
+
     def start(self, *extra: str, environment: dict[str, str] | None = None) -> None:
         """Servers, the simulator and one of each component; `extra` names more instances
         (`processor-2`, `projector-2`) of a component."""
-        self.redis.start()
+        if self._redis_url is None:
+            self.redis.start()
         self.postgres.start()
         if self.seaweed is not None:
             self.seaweed.start()
@@ -130,9 +152,14 @@ class ChaosStack:
         for component in reversed(list(self.components.values())):
             component.stop(10)
         self.postgres.stop()
-        self.redis.stop()
+        if self._redis_url is None:
+            self.redis.stop()
         if self.seaweed is not None:
             self.seaweed.stop()
+
+    def log_of(self, name: str) -> str:
+        log_file = self.components[name].log_file
+        return log_file.read_text(errors="replace") if log_file.exists() else ""
 
     def logs(self) -> str:
         """The tail of every component's log, for a failing test to show."""
@@ -157,10 +184,14 @@ class ChaosStack:
 
 @contextlib.contextmanager
 def chaos_stack(
-    work: Path, *extra: str, environment: dict[str, str] | None = None, s3: bool = False
+    work: Path,
+    *extra: str,
+    environment: dict[str, str] | None = None,
+    s3: bool = False,
+    redis_url: str | None = None,
 ) -> Iterator[ChaosStack]:
     """A started stack (see `ChaosStack.start`); `environment` adds to every component's."""
-    stack = ChaosStack(work, s3=s3)
+    stack = ChaosStack(work, s3=s3, redis_url=redis_url)
     try:
         stack.start(*extra, environment=environment or {})
         yield stack

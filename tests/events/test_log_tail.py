@@ -38,20 +38,6 @@ async def test_tail_from_the_origin_of_an_empty_log_waits_for_the_first_event(
     assert await asyncio.wait_for(tail, 5) == recorded
 
 
-async def test_tail_of_one_aggregate_ignores_the_others(log: EventLog) -> None:
-    watched, other = new_file_id(), new_file_id()
-    mine = await log.append(watched, "acme", 0, [uploaded()])
-    tail = asyncio.create_task(log.tail(mine[-1].stream_id, block_ms=10_000, aggregate_id=watched))
-    await _until_blocked(tail)
-
-    await log.append(other, "acme", 0, [uploaded()])
-    await asyncio.sleep(0.05)
-    assert not tail.done()
-    deletion = await log.append(watched, "acme", 1, [deleted()])
-
-    assert await asyncio.wait_for(tail, 5) == deletion
-
-
 async def test_tail_returns_nothing_when_the_wait_runs_out(log: EventLog) -> None:
     recorded = await log.append(new_file_id(), "acme", 0, [uploaded()])
     assert await log.tail(recorded[-1].stream_id, block_ms=50) == []

@@ -312,9 +312,12 @@ def test_decimals_given_with_set_reach_every_number_setting(tmp_path: Path) -> N
         assert _attribute(loaded[component], dotted) == 0.5, leaf
 
 
-def test_the_event_retention_reaches_every_component(tmp_path: Path) -> None:
-    values = {"global": {**EVERY_SETTING["global"], "eventRetentionSeconds": 3600}}
+def test_the_event_log_settings_reach_every_component(tmp_path: Path) -> None:
+    log = {"eventRetentionSeconds": 3600, "eventPartitions": 6}
+    values = {"global": {**EVERY_SETTING["global"], **log}}
     for component, settings in _load_all(render_chart(values=values), tmp_path).items():
         assert settings.event_retention_seconds == 3600, component
+        assert settings.stream_keys().partitions == 6, component
     defaults = _load_all(render_chart(THREE_FLAG_INSTALL), tmp_path)
     assert {s.event_retention_seconds for s in defaults.values()} == {604_800}
+    assert {s.event_partitions for s in defaults.values()} == {1}

@@ -17,7 +17,6 @@ from batch_gateway.processors.job_queue import JobQueue
 from batch_gateway.processors.metrics import OTHER_MODEL, BoundedLabels
 from batch_gateway.processors.priority import job_stream
 from batch_gateway.processors.queue_depth import refresh_queue_depth, waiting_jobs
-from batch_gateway.projections.checkpoint import PROJECTION_NAME
 from batch_gateway.projections.metrics import BATCH_STATUSES, ProjectionGauges
 from batch_gateway.projections.projector import Projector
 from batch_gateway.stream_backlog import entries_after
@@ -82,7 +81,7 @@ async def test_projector_lag_is_the_entries_past_the_checkpoint_and_the_oldest_o
     pool: AsyncConnectionPool,
     pg_schema: str,
 ) -> None:
-    gauges = ProjectionGauges(redis_client, event_log.keys, pool, PROJECTION_NAME)
+    gauges = ProjectionGauges(redis_client, event_log.keys, pool)
     for _ in range(3):
         await event_log.append(new_file_id(), TENANT, 0, [uploaded()])
 
@@ -116,7 +115,7 @@ async def test_finished_batches_are_counted_once_and_batches_counted_per_status(
 
     await projector.drain()
     await projector.apply(await event_log.read())  # redelivered: already past the checkpoint
-    gauges = ProjectionGauges(redis_client, event_log.keys, pool, PROJECTION_NAME)
+    gauges = ProjectionGauges(redis_client, event_log.keys, pool)
     counts = await gauges.refresh_counts()
     gauge = {status: value("batch_gateway_batches", status=status) for status in BATCH_STATUSES}
 
@@ -136,7 +135,7 @@ def test_model_labels_are_bounded() -> None:
 async def test_projector_lag_keeps_growing_while_postgresql_is_unreachable(
     redis_client: aioredis.Redis, event_log: EventLog, pool: AsyncConnectionPool
 ) -> None:
-    gauges = ProjectionGauges(redis_client, event_log.keys, pool, PROJECTION_NAME)
+    gauges = ProjectionGauges(redis_client, event_log.keys, pool)
     await event_log.append(new_file_id(), TENANT, 0, [uploaded()])
     await gauges.refresh_lag()
     before = value("batch_gateway_projector_lag_seconds")

@@ -15,7 +15,6 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-import redis
 from openai import OpenAI
 
 from batch_gateway.events.keys import StreamKeys
@@ -43,11 +42,10 @@ def test_ended_batches_leave_redis_and_every_read_still_works(tmp_path: Path) ->
                 target=lambda: live.append(read_stream(http, followed).frames)
             )
             follower.start()
-            _wait_until_completed(client, batches)
+            wait_until_completed(client, batches)
             follower.join(timeout=60)
 
-            keys = StreamKeys(stack.settings.key_prefix)
-            _wait_until_retired(stack, keys, batches)
+            wait_until_retired(stack, stack.stream_keys(), batches)
 
             for batch_id, lines in batches.items():
                 batch = client.batches.retrieve(batch_id)
@@ -70,22 +68,22 @@ def test_ended_batches_leave_redis_and_every_read_still_works(tmp_path: Path) ->
             _assert_a_killed_gc_restarts_from_its_snapshot(stack)
 
 
-def _wait_until_completed(client: OpenAI, batches: dict[str, int]) -> None:
+def wait_until_completed(client: OpenAI, batches: dict[str, int]) -> None:
     deadline = time.monotonic() + 120
     while any(client.batches.retrieve(b).status != "completed" for b in batches):
         assert time.monotonic() < deadline, "the batches did not complete"
         time.sleep(0.5)
 
 
-def _wait_until_retired(stack: ChaosStack, keys: StreamKeys, batches: dict[str, int]) -> None:
+def wait_until_retired(stack: ChaosStack, keys: StreamKeys, batches: dict[str, int]) -> None:
     """Until Redis holds none of the batches' streams, and no more than a handful of entries
     of the global stream (what arrives after them)."""
-    client = redis.Redis.from_url(stack.redis.url)
+    client = stack.redis_client()
     try:
         deadline = time.monotonic() + 90
         while True:
             left = sum(client.exists(keys.aggregate_stream(b)) for b in batches)
-            entries = client.xlen(keys.global_stream)
+            entries = sum(client.xlen(keys.partition_stream(p)) for p in keys.every_partition)
             if left == 0 and entries <= 5:
                 break
             assert time.monotonic() < deadline, (left, entries, stack.logs())

@@ -30,6 +30,9 @@ containers as environment variables from Secrets (see _environment.tpl).
 {{- $settings := dict "host" "0.0.0.0" "port" (int $config.port) "log_level" $config.logLevel -}}
 {{- $_ := set $settings "key_prefix" $global.keyPrefix -}}
 {{- $_ := set $settings "postgres_schema" $global.postgresSchema -}}
+{{- if hasKey $global "eventPartitions" -}}
+{{- $_ := set $settings "event_partitions" (int $global.eventPartitions) -}}
+{{- end -}}
 {{- if hasKey $global "eventRetentionSeconds" -}}
 {{- $_ := set $settings "event_retention_seconds" $global.eventRetentionSeconds -}}
 {{- end -}}
