@@ -38,10 +38,11 @@ class Crash(BaseException):
     """A kill -9 at this step: nothing after it runs, no handler sees it."""
 
 
+@pytest.mark.parametrize("partitions", [1, 3])
 async def test_ended_aggregates_leave_redis_after_the_retention_and_stay_readable(
-    tmp_path: Path, redis_client: aioredis.Redis
+    tmp_path: Path, redis_client: aioredis.Redis, partitions: int
 ) -> None:
-    async with _world(tmp_path, redis_client) as (world, make_gc):
+    async with _world(tmp_path, redis_client, partitions) as (world, make_gc):
         batch_id, file_id = await _history(world)
         keys = world.log.keys
         stored = await world.log.aggregate_entries(batch_id)
@@ -55,11 +56,11 @@ async def test_ended_aggregates_leave_redis_after_the_retention_and_stay_readabl
             assert not await redis_client.exists(keys.aggregate_stream(aggregate_id))
             assert not await redis_client.exists(keys.aggregate_snapshot(aggregate_id))
             assert await world.log.version(aggregate_id) < 0  # the tombstone
-        assert await redis_client.xlen(keys.global_stream) == 0
+        assert await _entries_in_redis(redis_client, keys) == 0
         # An event too recent for a segment is read by the gc, but stays until archived.
         await world.upload()
         await make_gc(world.now).sweep()
-        assert await redis_client.xlen(keys.global_stream) == 1
+        assert await _entries_in_redis(redis_client, keys) == 1
 
         # Loads come from the archive, equal to what Redis had; nothing can be appended.
         assert await batch_store(world.log).load(batch_id) == before
@@ -97,8 +98,9 @@ async def test_a_gc_starts_from_its_schedule_snapshot_not_from_all_history(
         assert not restarted.schedule.batches
 
 
+@pytest.mark.parametrize("partitions", [1, 2])
 async def test_archival_killed_at_any_step_then_resumed_loses_and_duplicates_nothing(
-    tmp_path: Path, redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch, partitions: int
 ) -> None:
     steps = itertools.count(1)
     crash_at = 0
@@ -126,7 +128,8 @@ async def test_archival_killed_at_any_step_then_resumed_loses_and_duplicates_not
     crashed_somewhere = True
     while crashed_somewhere:
         crash_at, calls = next(steps), 0
-        async with _world(tmp_path / f"k{crash_at}", redis_client) as (world, make_gc):
+        scratch = tmp_path / f"k{crash_at}"
+        async with _world(scratch, redis_client, partitions) as (world, make_gc):
             ids = [aggregate_id for _ in range(3) for aggregate_id in await _history(world)]
             log_before = await _whole_log(world.log)
             aggregates_before = {i: await world.log.aggregate_entries(i) for i in ids}
@@ -148,6 +151,10 @@ async def test_archival_killed_at_any_step_then_resumed_loses_and_duplicates_not
     assert crash_at > 8, "the steps of one archival run were not all reached"
 
 
+async def _entries_in_redis(client: aioredis.Redis, keys: StreamKeys) -> int:
+    return sum([await client.xlen(keys.partition_stream(p)) for p in keys.every_partition])
+
+
 def _cancel() -> BatchCancelRequested:
     return BatchCancelRequested(cancelling_at=0)
 
@@ -159,12 +166,13 @@ def _ids_and_documents(entries: StreamEntries) -> list[tuple[str, bytes]]:
 async def _whole_log(log: EventLog) -> list[tuple[str, bytes]]:
     """Every event of the global stream, read as a projector catching up reads it."""
     seen: list[tuple[str, bytes]] = []
-    position = ORIGIN
-    while records := await log.read(position):
-        for record in records:
-            assert record.stream_id > position, "an event read twice"
-            seen.append((str(record.stream_id), msgspec.json.encode(record.envelope)))
-            position = record.stream_id
+    for partition in log.keys.every_partition:
+        position = ORIGIN
+        while records := await log.read(position, partition=partition):
+            for record in records:
+                assert record.stream_id > position, "an event read twice"
+                seen.append((str(record.stream_id), msgspec.json.encode(record.envelope)))
+                position = record.stream_id
     return seen
 
 
@@ -181,15 +189,16 @@ async def _history(world: World) -> tuple[str, str]:
 
 
 class _World:
-    def __init__(self, tmp_path: Path, redis_client: aioredis.Redis) -> None:
+    def __init__(self, tmp_path: Path, redis_client: aioredis.Redis, partitions: int) -> None:
         self._tmp_path = tmp_path
         self._redis = redis_client
+        self._partitions = partitions
         self._storage: ObjectStorage | None = None
 
     async def __aenter__(self) -> tuple[World, Any]:
         settings = StorageSettings(kind="filesystem", fs_root=str(self._tmp_path / "objects"))
         self._storage = storage = await open_storage(settings)
-        keys = StreamKeys(f"archive-test-{uuid.uuid4().hex[:10]}")
+        keys = StreamKeys(f"archive-test-{uuid.uuid4().hex[:10]}", self._partitions)
         start = int(time.time())
         log = EventLog(self._redis, keys, lambda: float(start), EventArchive(storage))
         world = World(log, storage, start)
@@ -218,5 +227,5 @@ class _World:
         await self._storage.close()
 
 
-def _world(tmp_path: Path, redis_client: aioredis.Redis) -> _World:
-    return _World(tmp_path, redis_client)
+def _world(tmp_path: Path, redis_client: aioredis.Redis, partitions: int = 1) -> _World:
+    return _World(tmp_path, redis_client, partitions)
