@@ -22,7 +22,13 @@ import msgspec
 from batch_gateway.errors import Unavailable
 from batch_gateway.events.aggregate import Evolve, fold
 from batch_gateway.events.envelope import ORIGIN, Recorded, StreamId
-from batch_gateway.events.log import ArchivedAggregate, EventLog, JobEntry, VersionConflict
+from batch_gateway.events.log import (
+    ArchivedAggregate,
+    EventLog,
+    JobEntry,
+    VersionConflict,
+    decode_entries,
+)
 from batch_gateway.events.snapshots import Snapshot, SnapshotStore
 from batch_gateway.events.types import Event
 
@@ -88,10 +94,26 @@ class AggregateStore(Generic[State]):
             snapshot = await self._snapshots.get(aggregate_id)
             if snapshot is not None:
                 start = Loaded(snapshot.state, snapshot.version, snapshot.position)
+        floor = await self._log.aggregate_floor(aggregate_id)
+        if floor is not None and start.position < floor:
+            # No snapshot as recent as the trim (an older release's, or one overwritten by a
+            # slower writer): what the stream lost is in the archived parts.
+            start = await self._load_parts(aggregate_id, start)
         loaded = await self.load_after(aggregate_id, start)
         if loaded.version == 0 and await self._log.version(aggregate_id) < 0:
             return await self._load_archived(aggregate_id)
         return loaded
+
+    async def _load_parts(self, aggregate_id: str, start: Loaded[State]) -> Loaded[State]:
+        archive = self._log.archive
+        if archive is None:
+            raise ArchivedAggregate(aggregate_id)  # a component with no archive cannot read it
+        records = decode_entries(await archive.read_parts(aggregate_id, start.position))
+        if not records:
+            return start
+        envelopes = (record.envelope for record in records)
+        state, version = fold(self._evolve, envelopes, start.state, start.version)
+        return Loaded(state, version, records[-1].stream_id)
 
     async def _load_archived(self, aggregate_id: str) -> Loaded[State]:
         archive = self._log.archive
@@ -190,9 +212,20 @@ class AggregateStore(Generic[State]):
         if await self._log.version(aggregate_id) < 0:
             return True  # retired already (this load came from the archive)
         snapshot = Snapshot(loaded.version, loaded.position, loaded.state)
-        entries = await self._log.aggregate_entries(aggregate_id)
+        # What was archived in parts while it ran, then what its stream holds after them (a
+        # part written by a run that died before the trim is in both).
+        entries = await archive.read_parts(aggregate_id, None)
+        archived = StreamId.parse(entries[-1][0]) if entries else ORIGIN
+        entries += [
+            entry
+            for entry in await self._log.aggregate_entries(aggregate_id)
+            if StreamId.parse(entry[0]) > archived
+        ]
         await archive.put_aggregate(aggregate_id, msgspec.json.encode(snapshot), entries)
-        return await self._log.retire(aggregate_id, loaded.version)
+        if not await self._log.retire(aggregate_id, loaded.version):
+            return False
+        await archive.delete_parts(aggregate_id)  # the whole object holds them now
+        return True
 
     async def _snapshot_if_due(self, aggregate_id: str, before: int, loaded: Loaded[State]) -> None:
         """Snapshot `loaded` (reached from version `before`) when it crossed a multiple of

@@ -10,6 +10,8 @@ Two shapes, each object written whole and never changed (ADR 0028):
   read, and the next run writes the same entries again under the name the manifest then gets.
 - An ended aggregate, as `events/aggregates/<id>.jsonl`: its last snapshot on the first line,
   then every event of its own stream. A rewrite after a crash writes the same bytes.
+- The oldest events of a long-running aggregate, as parts `events/aggregates/<id>/<first>_
+  <last>.jsonl`, written before its stream is trimmed behind its snapshot (ADR 0028).
 
 Entries come back in the shape Redis returns them (`(id, {b"type", b"event"})`), so the
 decoders of the live log read the archive unchanged.
@@ -131,6 +133,38 @@ class EventArchive:
             return entries
         return [entry for entry in entries if StreamId.parse(entry[0]) > after]
 
+    async def put_part(self, aggregate_id: str, entries: StreamEntries) -> None:
+        """Archive the oldest events of a running aggregate before its stream is trimmed."""
+        first, last = entries[0][0].decode(), entries[-1][0].decode()
+        name = f"{_sortable(first)}_{_sortable(last)}.jsonl"
+        await self._write(check_object_key(_parts_prefix(aggregate_id) + name), _lines(entries))
+
+    async def read_parts(
+        self, aggregate_id: str, after: StreamId | None, *, limit: int | None = None
+    ) -> StreamEntries:
+        """The events archived as parts while the aggregate ran, after `after`, oldest first
+        (from the parts that hold any, read until `limit` entries are found). Parts written
+        again after a crash overlap; each entry comes back once."""
+        prefix = _parts_prefix(aggregate_id)
+        keys = sorted([stored.key async for stored in self._storage.list(prefix)])
+        entries: StreamEntries = []
+        last = after or ORIGIN
+        for key in keys:
+            if _last_of_part(key) <= last:
+                continue  # named by its first and last ids: nothing after `after` in it
+            for entry in _entries(await self._read(key) or b""):
+                if StreamId.parse(entry[0]) > last:
+                    entries.append(entry)
+                    last = StreamId.parse(entry[0])
+            if limit is not None and len(entries) >= limit:
+                break
+        return entries
+
+    async def delete_parts(self, aggregate_id: str) -> None:
+        """The parts of an aggregate whose whole archive object is written (it holds them)."""
+        async for stored in self._storage.list(_parts_prefix(aggregate_id)):
+            await self._storage.delete(stored.key)
+
     async def _read(self, key: str) -> bytes | None:
         try:
             async with await self._storage.read(key) as reader:
@@ -147,6 +181,15 @@ class EventArchive:
 
 def _aggregate_key(aggregate_id: str) -> str:
     return check_object_key(f"{ARCHIVE_PREFIX}aggregates/{aggregate_id}.jsonl")
+
+
+def _parts_prefix(aggregate_id: str) -> str:
+    return check_object_key(f"{ARCHIVE_PREFIX}aggregates/{aggregate_id}") + "/"
+
+
+def _last_of_part(key: str) -> StreamId:
+    last = key.rsplit("_", 1)[1].removesuffix(".jsonl")
+    return StreamId.parse(last) if last else ORIGIN
 
 
 def _sortable(stream_id: str) -> str:

@@ -69,5 +69,10 @@ class StreamKeys(msgspec.Struct, frozen=True):
     def aggregate_snapshot(self, aggregate_id: str) -> str:
         return f"{self._aggregate_tag(aggregate_id)}:snapshot:{aggregate_id}"
 
+    def aggregate_floor(self, aggregate_id: str) -> str:
+        """The id below which a running aggregate's stream was trimmed (its archived parts
+        hold what was)."""
+        return f"{self._aggregate_tag(aggregate_id)}:floor:{aggregate_id}"
+
     def _aggregate_tag(self, aggregate_id: str) -> str:
         return self.partition_tag(self.partition_of(aggregate_id))

@@ -171,8 +171,21 @@ class EventLog:
             self._keys.aggregate_version(aggregate_id),
             self._keys.aggregate_stream(aggregate_id),
             self._keys.aggregate_snapshot(aggregate_id),
+            self._keys.aggregate_floor(aggregate_id),
         ]
         return bool(await self._retire(keys=keys, args=[version]))
+
+    async def aggregate_floor(self, aggregate_id: str) -> StreamId | None:
+        """Where a running aggregate's stream was trimmed to (None: it never was)."""
+        raw = await self._redis.get(self._keys.aggregate_floor(aggregate_id))
+        return None if raw is None else StreamId.parse(raw)
+
+    async def trim_aggregate(self, aggregate_id: str, floor: StreamId) -> int:
+        """Drop a running aggregate's entries below `floor` (archived first, as parts),
+        recording the floor first: a reader below it reads the parts; returns how many went."""
+        await self._redis.set(self._keys.aggregate_floor(aggregate_id), str(floor))
+        stream = self._keys.aggregate_stream(aggregate_id)
+        return int(await self._redis.xtrim(stream, minid=str(floor)))
 
     async def read(
         self, after: StreamId = ORIGIN, count: int = 1000, partition: int = 0
@@ -251,6 +264,11 @@ class EventLog:
             return []
         # RESP2 shape, which the client is opened with: [[stream, entries]].
         return cast(list[tuple[bytes, StreamEntries]], reply)[0][1]
+
+
+def decode_entries(entries: StreamEntries) -> list[Recorded]:
+    """Entries as Redis (or the archive) holds them, decoded."""
+    return [_decoded(entry) for entry in entries]
 
 
 def _decoded(entry: tuple[bytes, dict[bytes, bytes]]) -> Recorded:

@@ -54,8 +54,11 @@ class RawLog:
         self, aggregate_id: str, after: StreamId | None, count: int
     ) -> list[RawEntry]:
         """Up to `count` entries of one aggregate's stream after `after` (None: from the start).
-        Of an archived aggregate, every entry after `after` at once, from the archive: the
-        same ids and documents it had in Redis."""
+        What the archive holds comes from there, the same ids and documents it had in Redis:
+        of an archived aggregate, every entry after `after` at once; of a running one trimmed
+        past `after`, the archived parts (the next read goes on from the stream)."""
+        if parts := await self._parts_after(aggregate_id, after, count):
+            return _raw(parts)
         low = "-" if after is None else f"({after}"
         entries = await self._redis.xrange(
             self._keys.aggregate_stream(aggregate_id), min=low, max="+", count=count
@@ -64,6 +67,14 @@ class RawLog:
             assert self._archive is not None
             return _raw(await self._archive.read_aggregate(aggregate_id, after))
         return _raw(cast(_Entries, entries))
+
+    async def _parts_after(self, aggregate_id: str, after: StreamId | None, count: int) -> _Entries:
+        if self._archive is None:
+            return []
+        floor = await self._redis.get(self._keys.aggregate_floor(aggregate_id))
+        if floor is None or (after is not None and after >= StreamId.parse(floor)):
+            return []
+        return (await self._archive.read_parts(aggregate_id, after, limit=count))[:count]
 
     async def _archived(self, aggregate_id: str) -> bool:
         if self._archive is None:

@@ -32,6 +32,25 @@ class Snapshot(msgspec.Struct, Generic[State], frozen=True):
     state: State
 
 
+class _Head(msgspec.Struct, frozen=True):
+    position: StreamId
+
+
+_head_decoder = msgspec.json.Decoder(_Head)
+
+
+async def snapshot_position(
+    client: aioredis.Redis, keys: StreamKeys, aggregate_id: str
+) -> StreamId | None:
+    """Where the aggregate's snapshot stands, its state left undecoded (None: no snapshot,
+    or one this release cannot read)."""
+    raw = await client.get(keys.aggregate_snapshot(aggregate_id))
+    try:
+        return None if raw is None else _head_decoder.decode(cast(bytes, raw)).position
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
 class SnapshotStore(Generic[State]):
     def __init__(self, client: aioredis.Redis, keys: StreamKeys, state_type: type[State]) -> None:
         self._redis = client

@@ -109,7 +109,8 @@ async def follow_batch(
         while loop.time() < deadline:
             if replaying:
                 entries = await reads.page(batch_id, sent)
-                replaying = len(entries) == reads.page_size
+                # Until a page comes back empty: pages from the archive may be short.
+                replaying = bool(entries)
             else:
                 timeout = min(settings.keep_alive_seconds, deadline - loop.time())
                 arrived = await subscription.wait(timeout)

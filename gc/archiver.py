@@ -25,12 +25,20 @@ from batch_gateway.events import EventLog, StreamId
 from batch_gateway.events.aggregate_store import AggregateStore
 from batch_gateway.events.archive import EventArchive, Manifest, StreamEntries
 from batch_gateway.events.batch_aggregate import BatchState, batch_store
+from batch_gateway.events.envelope import ORIGIN
 from batch_gateway.events.file_aggregate import FileState, file_store
 from batch_gateway.events.log_readers import LogReaders
+from batch_gateway.events.snapshots import snapshot_position
 from batch_gateway.gc import metrics
 
 logger = logging.getLogger(__name__)
 
+# A running aggregate's stream is trimmed behind its snapshot once it holds this many entries
+# (a long batch's progress: ADR 0028), never closer to now than `RUNNING_KEEP_SECONDS`, so a
+# processor holding the batch (it reads on from where it was, four times a second) never finds
+# what it has not read gone.
+RUNNING_TRIM_AT = 200
+RUNNING_KEEP_SECONDS = 60.0
 # A segment holds at most this many entries; a busy log is cut into segments this size.
 SEGMENT_ENTRIES = 10_000
 # A quiet log is cut at least this often (or as often as the retention, if that is shorter),
@@ -59,6 +67,24 @@ class Archiver:
 
     async def retire_file(self, file_id: str) -> bool:
         return await self._files.retire(file_id)
+
+    async def trim_running(self, aggregate_id: str, now: float) -> int:
+        """Archive, as a part, what a running aggregate's stream holds behind its snapshot,
+        then trim it there; returns how many entries left Redis."""
+        stream = self._log.keys.aggregate_stream(aggregate_id)
+        if int(await self._redis.xlen(stream)) < RUNNING_TRIM_AT:
+            return 0
+        position = await snapshot_position(self._redis, self._log.keys, aggregate_id)
+        if position is None:
+            return 0
+        floor = min(position, StreamId(int((now - RUNNING_KEEP_SECONDS) * 1000), 0))
+        if floor <= (await self._log.aggregate_floor(aggregate_id) or ORIGIN):
+            return 0
+        entries = await self._redis.xrange(stream, min="-", max=f"({floor}")
+        if not entries:
+            return 0
+        await self._archive.put_part(aggregate_id, cast(StreamEntries, entries))
+        return await self._log.trim_aggregate(aggregate_id, floor)
 
     async def archive_log(self, now: float, partition: int = 0) -> int:
         """Archive what has waited long enough (or filled a segment) in a partition of the

@@ -246,6 +246,9 @@ class GarbageCollector:
     async def _archive_and_trim(self, now: float) -> None:
         """Archive the log, snapshot the schedule, register its positions, trim (in that
         order: the trim never passes what the archive or the snapshot still needs)."""
+        for batch_id, batch in list(self.schedule.batches.items()):
+            if not batch.terminal:
+                await self._archiver.trim_running(batch_id, now)
         for cursor in self._cursors:
             await self._archiver.archive_log(now, cursor.partition)
         positions = {cursor.partition: cursor.position for cursor in self._cursors}

@@ -17,17 +17,25 @@ import redis.asyncio as aioredis
 from batch_gateway.events import EventLog
 from batch_gateway.events.archive import EventArchive, StreamEntries
 from batch_gateway.events.batch_aggregate import batch_store
-from batch_gateway.events.batch_events import BatchCancelRequested
+from batch_gateway.events.batch_events import (
+    BatchCancelRequested,
+    BatchProgress,
+    RequestCounts,
+    Usage,
+)
 from batch_gateway.events.envelope import ORIGIN
 from batch_gateway.events.file_aggregate import file_store
 from batch_gateway.events.keys import StreamKeys
 from batch_gateway.events.log import ArchivedAggregate
 from batch_gateway.events.log_readers import LogReaders
 from batch_gateway.events.raw_log import RawLog
+from batch_gateway.gateway.batch_event_stream import follow_batch
+from batch_gateway.gateway.event_fanout import EventFanout, EventReads
+from batch_gateway.gc.archiver import RUNNING_KEEP_SECONDS, RUNNING_TRIM_AT
 from batch_gateway.gc.collector import GarbageCollector
 from batch_gateway.gc.schedule_snapshot import ScheduleSnapshots
 from batch_gateway.secret_store import new_secrets_key
-from batch_gateway.settings import GcSettings
+from batch_gateway.settings import EventStreamSettings, GcSettings
 from batch_gateway.storage import ObjectStorage, StorageSettings, open_storage
 from tests.gc.world import ManualClock, World
 
@@ -78,6 +86,65 @@ async def test_ended_aggregates_leave_redis_after_the_retention_and_stay_readabl
         last = await raw.last_of_aggregate(batch_id)
         assert last is not None
         assert last.type == "batch.completed"
+
+
+async def test_a_long_running_batch_keeps_only_its_recent_progress_in_redis(
+    tmp_path: Path, redis_client: aioredis.Redis
+) -> None:
+    """Trimmed behind its snapshot while it runs, its older events in archived parts: every
+    replay and load still sees them all, and its whole archive object holds them once."""
+    async with _world(tmp_path, redis_client) as (world, make_gc):
+        input_id, _ = await world.upload(b'{"custom_id": "a"}\n')
+        batch_id = await world.batch(input_id, total=1)
+        await world.claim(batch_id)
+        store = batch_store(world.log)
+        for _ in range(RUNNING_TRIM_AT + 150):  # as a processor commits: snapshots every 100
+            state, version = await store.load(batch_id)
+            progress = BatchProgress(request_counts=RequestCounts(), usage=Usage())
+            await store.append(batch_id, world.tenant, state, version, [progress])
+        keys = world.log.keys
+        stored = await world.log.aggregate_entries(batch_id)
+        loaded = await store.load(batch_id)
+
+        later = time.time() + 2 * RUNNING_KEEP_SECONDS  # past the part kept however recent
+        await make_gc(later).sweep()
+        left = await redis_client.xlen(keys.aggregate_stream(batch_id))
+        assert left <= 100 < len(stored)  # what came after its snapshot, no more
+        raw = RawLog(redis_client, keys, world.log.archive)
+        assert await _replayed(raw, batch_id) == _ids_and_documents(stored)
+        assert await store.load(batch_id) == loaded
+        await redis_client.delete(keys.aggregate_snapshot(batch_id))  # a cold load from parts
+        assert await store.load(batch_id) == loaded
+
+        await world.complete(batch_id)
+        final = await world.log.aggregate_entries(batch_id)
+        # The SSE endpoint's body, while the batch's oldest events are only in the parts.
+        fanout = EventFanout(raw, block_seconds=1, buffered_events=10, max_subscribers=1)
+        reads = EventReads(raw, max_concurrent=1)
+        body = follow_batch(fanout, reads, EventStreamSettings(), batch_id, None)
+        messages = [message async for message in body]
+        every = _ids_and_documents(stored) + _ids_and_documents(final[-2:])
+        assert [_sse_id_and_data(m) for m in messages] == every
+
+        await make_gc(later + 2 * RETENTION).sweep()
+        assert await world.log.version(batch_id) < 0
+        assert await _replayed(raw, batch_id) == every
+        assert [o async for o in world.storage.list(f"events/aggregates/{batch_id}/")] == []
+
+
+def _sse_id_and_data(message: bytes) -> tuple[str, bytes]:
+    lines = message.decode().splitlines()
+    return lines[0].removeprefix("id: "), lines[2].removeprefix("data: ").encode()
+
+
+async def _replayed(raw: RawLog, batch_id: str) -> list[tuple[str, bytes]]:
+    """A batch's events as an SSE replay pages through them."""
+    seen: list[tuple[str, bytes]] = []
+    after = None
+    while page := await raw.read_aggregate(batch_id, after, 100):
+        seen.extend((str(entry.stream_id), entry.document) for entry in page)
+        after = page[-1].stream_id
+    return seen
 
 
 async def test_a_gc_starts_from_its_schedule_snapshot_not_from_all_history(
