@@ -1,8 +1,9 @@
 """The garbage collector: follows the log, expires what falls due, removes what is left over.
 
-Start-up and the checkpoint (ADR 0014): the gc always replays the global stream from its start
-to rebuild its view and schedule (expiries depend on the state of every file and batch, not
-on recent events). The checkpoint says only how far the cleanups events call for are done:
+Start-up and the checkpoints (ADR 0014): the gc starts from its schedule snapshot and folds
+the log after it, or replays the log from its start (archive, then Redis) when there is none
+(ADR 0028); each partition of the log (ADR 0029) has its cursor and checkpoint
+(gc/log_cursor.py). A checkpoint says only how far the cleanups events call for are done:
 while replaying, cleanups of events after it are queued, those at or before it are not. After
 each run of cleanups the checkpoint moves to just before the first one still pending (or to
 the end of what was read), so a crash re-runs at most cleanups that may not have finished, and
@@ -11,7 +12,8 @@ those are idempotent (a delete of bytes already gone deletes and counts nothing)
 One sweep: take or renew the lease (only the holder acts), list orphan candidates when an
 orphan sweep is due, read the log up to its end, append the expiries that are due by the
 injected clock, read those events back, run every pending cleanup (the bytes of files that
-ended, leftovers of batches that ended), advance the checkpoint, then remove the orphans.
+ended, leftovers of batches that ended), advance the checkpoints, remove the orphans; and
+now and then retire what ended past the retention, archive and trim the log (gc/archiver.py).
 """
 
 from __future__ import annotations
