@@ -104,3 +104,19 @@ def embedding_lines(max_words: int, seed: int = 7) -> Iterator[bytes]:
         line = {"custom_id": f"request-{number}", "method": "POST", "url": EMBEDDINGS, "body": body}
         yield encoder.encode(line) + b"\n"
         number += 1
+
+
+def round_requests(round_number: int, batch: int, lines: int) -> bytes:
+    """`lines` short chat requests for the simulator's model, their custom ids naming the round
+    and the batch (`r3-b1-17`): the input of a round of the soak and memory benchmarks."""
+    body = {"model": "sim-model", "messages": [{"role": "user", "content": "hi"}]}
+    rows = (
+        {
+            "custom_id": f"r{round_number}-b{batch}-{line}",
+            "method": "POST",
+            "url": CHAT,
+            "body": body,
+        }
+        for line in range(lines)
+    )
+    return b"".join(msgspec.json.encode(row) + b"\n" for row in rows)

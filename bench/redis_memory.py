@@ -18,7 +18,6 @@ every batch, as on `main` before ADR 0028).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -28,27 +27,14 @@ import redis
 from openai import OpenAI
 
 from batch_gateway.stack.redis_server import EmbeddedRedis
+from bench.inputs import round_requests
 from bench.live_system import Services, live_system, services
-
-
-def _input_file(round_number: int, batch: int, lines: int) -> bytes:
-    body = {"model": "sim-model", "messages": [{"role": "user", "content": "hi"}]}
-    rows = (
-        {
-            "custom_id": f"r{round_number}-b{batch}-{line}",
-            "method": "POST",
-            "url": "/v1/chat/completions",
-            "body": body,
-        }
-        for line in range(lines)
-    )
-    return b"".join(json.dumps(row).encode() + b"\n" for row in rows)
 
 
 def _run_round(client: OpenAI, number: int, args: argparse.Namespace) -> None:
     batch_ids = []
     for batch in range(args.batches):
-        content = _input_file(number, batch, args.lines)
+        content = round_requests(number, batch, args.lines)
         uploaded = client.files.create(file=("memory.jsonl", content), purpose="batch")
         created = client.batches.create(
             input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"

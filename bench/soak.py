@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import json
 import statistics
 import sys
 import tempfile
@@ -27,22 +26,10 @@ from pathlib import Path
 from openai import OpenAI
 from openai.types import Batch
 
+from bench.inputs import round_requests
 from bench.live_system import live_system, services
 
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
-
-
-def _input_file(round_number: int, batch: int, lines: int) -> bytes:
-    rows = (
-        {
-            "custom_id": f"r{round_number}-b{batch}-{line}",
-            "method": "POST",
-            "url": "/v1/chat/completions",
-            "body": {"model": "sim-model", "messages": [{"role": "user", "content": "hi"}]},
-        }
-        for line in range(lines)
-    )
-    return b"".join(json.dumps(row).encode() + b"\n" for row in rows)
 
 
 def _start(client: OpenAI, content: bytes) -> str:
@@ -57,7 +44,7 @@ def _run_round(
     client: OpenAI, pool: concurrent.futures.Executor, number: int, args: argparse.Namespace
 ) -> tuple[float, list[Batch]]:
     started = time.monotonic()
-    contents = [_input_file(number, batch, args.lines) for batch in range(args.batches)]
+    contents = [round_requests(number, batch, args.lines) for batch in range(args.batches)]
     batch_ids = list(pool.map(lambda content: _start(client, content), contents))
     deadline = started + args.round_timeout
     while True:
