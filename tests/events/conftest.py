@@ -11,7 +11,9 @@ import redis.asyncio as aioredis
 from batch_gateway.clock import system_clock
 from batch_gateway.events import EventLog
 from batch_gateway.events.keys import StreamKeys
+from batch_gateway.redis_client import open_redis
 from tests.harness import services
+from tests.harness.redis_cluster import embedded_cluster
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +40,20 @@ async def log_redis(
 def log(log_redis: aioredis.Redis, key_prefix: str) -> EventLog:
     """An event log under this test's own key prefix."""
     return EventLog(log_redis, StreamKeys(key_prefix), system_clock)
+
+
+@pytest.fixture(scope="module")
+def cluster_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A Redis Cluster for the module's tests, of the module's `CLUSTER_MASTERS` (default 1)."""
+    masters = getattr(request.module, "CLUSTER_MASTERS", 1)
+    with embedded_cluster(tmp_path_factory.mktemp("cluster"), masters=masters) as url:
+        yield url
+
+
+@pytest.fixture
+async def cluster(cluster_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = open_redis(cluster_url)
+    yield client
+    await client.aclose()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -16,24 +14,8 @@ from batch_gateway.events.log import JobEntry
 from batch_gateway.gateway.idempotency import IdempotencyKeys
 from batch_gateway.processors.consumer_group import ConsumerGroup
 from batch_gateway.processors.priority import job_stream
-from batch_gateway.redis_client import open_redis
 from batch_gateway.secret_store import SecretStore, load_secrets_key, new_secrets_key
 from tests.harness.file_events import uploaded
-from tests.harness.redis_cluster import embedded_cluster
-
-
-@pytest.fixture(scope="module")
-def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    scratch: Path = tmp_path_factory.mktemp("cluster")
-    with embedded_cluster(scratch) as url:
-        yield url
-
-
-@pytest.fixture
-async def cluster(cluster_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = open_redis(cluster_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

@@ -5,10 +5,7 @@ consumer of the log reading them all."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
-import pytest
 import redis
 import redis.asyncio as aioredis
 
@@ -16,26 +13,10 @@ from batch_gateway.clock import system_clock
 from batch_gateway.events import EventLog
 from batch_gateway.events.envelope import ORIGIN
 from batch_gateway.events.keys import StreamKeys
-from batch_gateway.redis_client import open_redis
 from tests.harness.file_events import deleted, uploaded
-from tests.harness.redis_cluster import embedded_cluster
 
 PARTITIONS = 8
-MASTERS = 3
-
-
-@pytest.fixture(scope="module")
-def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    scratch: Path = tmp_path_factory.mktemp("three-masters")
-    with embedded_cluster(scratch, masters=MASTERS) as url:
-        yield url
-
-
-@pytest.fixture
-async def cluster(cluster_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = open_redis(cluster_url)
-    yield client
-    await client.aclose()
+CLUSTER_MASTERS = 3  # the module's cluster (conftest.cluster_url)
 
 
 def test_the_partitions_of_a_log_spread_over_every_master(cluster_url: str) -> None:
@@ -46,7 +27,7 @@ def test_the_partitions_of_a_log_spread_over_every_master(cluster_url: str) -> N
             _owner(node, node.cluster("KEYSLOT", keys.partition_stream(p)))
             for p in keys.every_partition
         }
-    assert len(owners) == MASTERS
+    assert len(owners) == CLUSTER_MASTERS
 
 
 async def test_a_partitioned_log_keeps_each_aggregate_in_order_in_one_partition(
@@ -72,7 +53,7 @@ async def test_a_partitioned_log_keeps_each_aggregate_in_order_in_one_partition(
                 used.add(partition)
             position = records[-1].stream_id
     assert seen == {i: [1, 2] if n % 2 == 0 else [1] for n, i in enumerate(ids)}
-    assert len(used) > MASTERS  # the aggregates landed in most partitions
+    assert len(used) > CLUSTER_MASTERS  # the aggregates landed in most partitions
     for file_id in ids[:3]:
         assert [r.envelope.aggregate_version for r in await log.read_aggregate(file_id)] == (
             [1, 2] if file_id in ids[::2] else [1]
