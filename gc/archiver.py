@@ -103,7 +103,9 @@ class Archiver:
             manifest = await self._archive.add_segment(manifest, entries, partition)
             archived += len(entries)
         self._manifests[partition] = manifest
-        metrics.ARCHIVED_THROUGH.set(manifest.through.ms / 1000)
+        # How far the whole log is archived: as far as its least archived partition.
+        through = min(m.through for m in self._manifests.values())
+        metrics.ARCHIVED_THROUGH.set(through.ms / 1000)
         return archived
 
     async def trim(self, partition: int = 0) -> int:

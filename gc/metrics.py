@@ -40,7 +40,7 @@ LOG_ENTRIES = Gauge(
 )
 ARCHIVED_THROUGH = Gauge(
     "batch_gateway_gc_archived_through_seconds",
-    "Time of the newest global-stream entry in the archive (unix seconds).",
+    "Time up to which every partition of the global stream is archived (unix seconds).",
 )
 TRIMMED = Counter(
     "batch_gateway_gc_trimmed_entries_total", "Archived entries trimmed from the global stream."
