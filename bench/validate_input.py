@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import msgspec
 
-from batch_gateway.processors.validation import ValidationResult, validate_input
+from batch_gateway.processors.validation.input_file import ValidationResult, validate_input
 from batch_gateway.storage.base import READ_CHUNK_BYTES
 from bench.inputs import CHAT, chat_lines
 from bench.memory import PeakGrowth, ProcessMemory

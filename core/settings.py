@@ -359,7 +359,7 @@ def require_webhook_secret(settings: ProcessorSettings) -> None:
     if not settings.webhook_urls:
         return
     # Imported here: the settings module must not depend on the processors package at import.
-    from batch_gateway.processors.webhook_signing import InvalidWebhookSecret, signing_key
+    from batch_gateway.processors.webhooks.signing import InvalidWebhookSecret, signing_key
 
     try:
         signing_key(settings.webhook_secret)

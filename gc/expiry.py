@@ -30,7 +30,6 @@ from batch_gateway.events import (
     EventLog,
     FileDeleted,
     FileExpired,
-    FileUploaded,
     VersionConflict,
 )
 from batch_gateway.events.aggregate_store import AggregateStore, Contended, Decision, Loaded
@@ -39,8 +38,10 @@ from batch_gateway.events.batch_events import BatchExpired, RequestCounts
 from batch_gateway.events.envelope import Recorded
 from batch_gateway.events.file_aggregate import FileState, file_store
 from batch_gateway.gc.schedule import UNCLAIMED_EXPIRABLE
-from batch_gateway.processors.requests import ANY, requests_of
-from batch_gateway.processors.result_lines import LineCounter, encode_line, unanswered
+from batch_gateway.results.requests import ANY, requests_of
+from batch_gateway.results.result_files import publish_result_file
+from batch_gateway.results.result_lines import encode_line
+from batch_gateway.results.stop_lines import stop_line
 from batch_gateway.storage import ObjectNotFound, ObjectStorage, file_object_key
 
 logger = logging.getLogger(__name__)
@@ -48,9 +49,6 @@ logger = logging.getLogger(__name__)
 State = TypeVar("State")
 
 _WRITE_CHUNK_BYTES = 64 * 1024
-# The line a processor writes for a request the end of the window left unexecuted.
-EXPIRED_CODE = "batch_expired"
-EXPIRED_MESSAGE = "This request could not be executed before the completion window expired."
 
 
 def expiry_error_file_id(batch_id: str) -> str:
@@ -196,40 +194,32 @@ class Expirer:
         input_file, _ = await self._files.load(state.input_file_id)
         if input_file is None or input_file.lifecycle != "active":
             return None
-        key = file_object_key(state.tenant, file_id)
-        counter = LineCounter()
         try:
-            size = await self._storage.write(
-                key, counter.count(_expired_lines(self._storage, input_file.storage_key))
+            published = await publish_result_file(
+                self._log,
+                self._storage,
+                state,
+                file_id=file_id,
+                kind="errors",
+                lines=_expired_lines(self._storage, input_file.storage_key),
+                created_at=int(self._clock()),
+                default_expiry=self._output_expiry_seconds,
             )
         except ObjectNotFound:
-            return None
-        if size == 0:
-            await self._storage.delete(key)
-            return None
-        now = int(self._clock())
-        expiry = state.output_expires_after_seconds or self._output_expiry_seconds
-        event = FileUploaded(
-            filename=f"{state.id}_error.jsonl",
-            purpose="batch_output",
-            bytes=size,
-            created_at=now,
-            expires_at=now + expiry,
-            storage_key=key,
-            line_count=counter.lines,
-        )
-        try:
-            await self._log.append(file_id, state.tenant, 0, [event])
+            return None  # the input file went meanwhile
         except VersionConflict:
             return await self._error_file(state)  # another gc published it just now: use that
-        return ErrorFile(file_id, key, size, counter.lines)
+        if published is None:
+            return None
+        size, lines = published
+        return ErrorFile(file_id, file_object_key(state.tenant, file_id), size, lines)
 
 
 async def _expired_lines(storage: ObjectStorage, input_key: str) -> AsyncIterator[bytes]:
     buffer: list[bytes] = []
     size = 0
     async for request in requests_of(storage, input_key, model=ANY, skip=()):
-        line = encode_line(unanswered(request.custom_id, EXPIRED_CODE, EXPIRED_MESSAGE))
+        line = encode_line(stop_line(request.custom_id, "expired"))
         buffer.append(line)
         size += len(line)
         if size >= _WRITE_CHUNK_BYTES:

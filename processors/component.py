@@ -16,14 +16,14 @@ from batch_gateway.events.archive import EventArchive
 from batch_gateway.events.keys import StreamKeys
 from batch_gateway.probe_server import ProbeServer
 from batch_gateway.processors.consumer_group import ConsumerGroup
-from batch_gateway.processors.dispatch import Dispatcher
-from batch_gateway.processors.executor import Executor
-from batch_gateway.processors.job import JobContext
-from batch_gateway.processors.job_queue import JobQueue
-from batch_gateway.processors.queue_depth import watch_queue_depth
-from batch_gateway.processors.routing import Routes
-from batch_gateway.processors.validator import GROUP, Validator
-from batch_gateway.processors.webhooks import WebhookDeliverer, webhook_group
+from batch_gateway.processors.execution.dispatch import Dispatcher
+from batch_gateway.processors.execution.executor import Executor
+from batch_gateway.processors.execution.job import JobContext
+from batch_gateway.processors.execution.job_queue import JobQueue
+from batch_gateway.processors.execution.queue_depth import watch_queue_depth
+from batch_gateway.processors.execution.routing import Routes
+from batch_gateway.processors.validation.validator import GROUP, Validator
+from batch_gateway.processors.webhooks.deliverer import WebhookDeliverer, webhook_group
 from batch_gateway.redis_client import open_redis, settle
 from batch_gateway.secret_store import SecretStore, load_secrets_key
 from batch_gateway.settings import ProcessorSettings

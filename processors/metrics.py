@@ -16,7 +16,7 @@ import aiohttp
 from prometheus_client import Counter, Gauge, Histogram
 from tenacity import RetryCallState
 
-from batch_gateway.processors.result_lines import ResultLine
+from batch_gateway.results.result_lines import ResultLine
 
 MODEL_LABEL_LIMIT = 100
 OTHER_MODEL = "other"

@@ -25,7 +25,7 @@ from batch_gateway.events.batch_events import (
     RequestCounts,
     Usage,
 )
-from batch_gateway.processors.priority import PRIORITY_CLASSES, job_stream
+from batch_gateway.processors.execution.priority import PRIORITY_CLASSES, job_stream
 from tests.harness.batch_helpers import create_batch, jsonl, wait_until_status
 from tests.harness.live_stack import LiveStack, isolated_stack
 from tests.harness.openai_errors import error_of

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from batch_gateway.processors.validation import ValidationResult, validate_input
+from batch_gateway.processors.validation.input_file import ValidationResult, validate_input
 from tests.harness.batch_helpers import CHAT, chat_file, chat_line, jsonl
 from tests.harness.invalid_inputs import INVALID_INPUTS, Expected, raw_lines
 

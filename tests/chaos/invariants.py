@@ -18,9 +18,9 @@ from batch_gateway.clock import system_clock
 from batch_gateway.events import EventLog
 from batch_gateway.events.archive import ARCHIVE_PREFIX, EventArchive
 from batch_gateway.events.keys import StreamKeys
-from batch_gateway.processors.job_queue import GROUP as EXECUTORS
-from batch_gateway.processors.priority import PRIORITY_CLASSES, job_stream
-from batch_gateway.processors.validator import GROUP as VALIDATORS
+from batch_gateway.processors.execution.job_queue import GROUP as EXECUTORS
+from batch_gateway.processors.execution.priority import PRIORITY_CLASSES, job_stream
+from batch_gateway.processors.validation.validator import GROUP as VALIDATORS
 from batch_gateway.projections.database import drop_schema, open_pool
 from batch_gateway.projections.migrations import migrate
 from batch_gateway.projections.projector import Projector

@@ -13,7 +13,7 @@ from batch_gateway.events.keys import StreamKeys
 from batch_gateway.events.log import JobEntry
 from batch_gateway.gateway.idempotency import IdempotencyKeys
 from batch_gateway.processors.consumer_group import ConsumerGroup
-from batch_gateway.processors.priority import job_stream
+from batch_gateway.processors.execution.priority import job_stream
 from batch_gateway.secret_store import SecretStore, load_secrets_key, new_secrets_key
 from tests.harness.file_events import uploaded
 

@@ -17,7 +17,7 @@ from openai import OpenAI
 from batch_gateway.clock import Clock, system_clock
 from batch_gateway.events import EventLog
 from batch_gateway.processors.component import MAX_DELIVERIES
-from batch_gateway.processors.job_queue import JobQueue
+from batch_gateway.processors.execution.job_queue import JobQueue
 from batch_gateway.simulator import SimulatorSettings
 from batch_gateway.storage import FilesystemStorage
 from tests.execution.queued_jobs import LEASE_MS

@@ -19,9 +19,9 @@ from batch_gateway.events.aggregate_store import AggregateStore
 from batch_gateway.events.batch_aggregate import BatchState, evolve_batch
 from batch_gateway.processors.component import MAX_DELIVERIES
 from batch_gateway.processors.consumer_group import Entry
-from batch_gateway.processors.job_queue import GROUP
-from batch_gateway.processors.ownership import Ownership
-from batch_gateway.processors.priority import job_stream
+from batch_gateway.processors.execution.job_queue import GROUP
+from batch_gateway.processors.execution.ownership import Ownership
+from batch_gateway.processors.execution.priority import job_stream
 from batch_gateway.settings import GatewaySettings, ProcessorSettings
 from batch_gateway.simulator import SimulatorSettings, running_simulator
 from batch_gateway.storage import FilesystemStorage, StorageUnavailable

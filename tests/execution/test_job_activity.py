@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from batch_gateway.processors.job_activity import (
+from batch_gateway.processors.execution.job_activity import (
     STALL_SECONDS,
     JobActivity,
     watch_stalled,

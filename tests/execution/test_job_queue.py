@@ -9,8 +9,13 @@ import pytest
 import redis.asyncio as aioredis
 
 from batch_gateway.events import EventLog
-from batch_gateway.processors.job_queue import GROUP, STARVATION_LIMIT, ClaimedJob, JobQueue
-from batch_gateway.processors.priority import job_stream
+from batch_gateway.processors.execution.job_queue import (
+    GROUP,
+    STARVATION_LIMIT,
+    ClaimedJob,
+    JobQueue,
+)
+from batch_gateway.processors.execution.priority import job_stream
 from tests.execution.conftest import MakeQueue
 from tests.execution.queued_jobs import LEASE_MS
 

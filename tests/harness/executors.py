@@ -17,10 +17,10 @@ from batch_gateway.clock import Clock, system_clock
 from batch_gateway.events import EventLog
 from batch_gateway.events.keys import StreamKeys
 from batch_gateway.processors.component import job_queue
-from batch_gateway.processors.dispatch import Dispatcher
-from batch_gateway.processors.executor import Executor
-from batch_gateway.processors.job import JobContext
-from batch_gateway.processors.routing import Routes
+from batch_gateway.processors.execution.dispatch import Dispatcher
+from batch_gateway.processors.execution.executor import Executor
+from batch_gateway.processors.execution.job import JobContext
+from batch_gateway.processors.execution.routing import Routes
 from batch_gateway.secret_store import SecretStore, load_secrets_key
 from batch_gateway.settings import ProcessorSettings
 from batch_gateway.storage import ObjectStorage, open_storage

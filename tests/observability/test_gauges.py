@@ -13,10 +13,10 @@ from psycopg_pool import AsyncConnectionPool, PoolClosed
 
 from batch_gateway.events import EventLog
 from batch_gateway.events.batch_events import BatchError, BatchFailed
-from batch_gateway.processors.job_queue import JobQueue
+from batch_gateway.processors.execution.job_queue import JobQueue
+from batch_gateway.processors.execution.priority import job_stream
+from batch_gateway.processors.execution.queue_depth import refresh_queue_depth, waiting_jobs
 from batch_gateway.processors.metrics import OTHER_MODEL, BoundedLabels
-from batch_gateway.processors.priority import job_stream
-from batch_gateway.processors.queue_depth import refresh_queue_depth, waiting_jobs
 from batch_gateway.projections.metrics import BATCH_STATUSES, ProjectionGauges
 from batch_gateway.projections.projector import Projector
 from batch_gateway.stream_backlog import entries_after

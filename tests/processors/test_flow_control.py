@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from batch_gateway.processors.dispatch import Dispatcher
-from batch_gateway.processors.flow_control import AdaptiveLimit, waiting_requests
+from batch_gateway.processors.execution.dispatch import Dispatcher
+from batch_gateway.processors.execution.flow_control import AdaptiveLimit, waiting_requests
 from batch_gateway.settings import GatewaySettings, ProcessorSettings
 from batch_gateway.simulator import SimulatorSettings
 from batch_gateway.simulator.component import running_simulator

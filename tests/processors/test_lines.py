@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from hypothesis import given
 from hypothesis import strategies as st
 
-from batch_gateway.processors.lines import (
+from batch_gateway.results.lines import (
     TOO_LONG,
     UTF8_BOM,
     Line,

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batch_gateway.processors.validation import ValidationResult, validate_input
+from batch_gateway.processors.validation.input_file import ValidationResult, validate_input
 from tests.processors.batch_inputs import CHAT, jsonl, request_line
 
 

@@ -23,8 +23,8 @@ from batch_gateway.events.batch_events import (
 from batch_gateway.events.types import FileDeleted
 from batch_gateway.processors.component import MAX_DELIVERIES
 from batch_gateway.processors.consumer_group import ConsumerGroup, Entry
-from batch_gateway.processors.priority import PRIORITY_CLASSES, job_stream
-from batch_gateway.processors.validator import GROUP
+from batch_gateway.processors.execution.priority import PRIORITY_CLASSES, job_stream
+from batch_gateway.processors.validation.validator import GROUP
 from batch_gateway.secret_store import SecretStore
 from batch_gateway.storage import (
     FilesystemStorage,

@@ -15,7 +15,7 @@ from aiohttp import web
 from batch_gateway.clock import system_clock
 from batch_gateway.events import EventLog
 from batch_gateway.processors.consumer_group import ConsumerGroup
-from batch_gateway.processors.webhooks import GROUP, MAX_DELIVERIES, WebhookDeliverer
+from batch_gateway.processors.webhooks.deliverer import GROUP, MAX_DELIVERIES, WebhookDeliverer
 from batch_gateway.settings import ProcessorSettings
 
 KEY = os.urandom(32)

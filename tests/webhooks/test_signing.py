@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from batch_gateway.processors.webhook_signing import (
+from batch_gateway.processors.webhooks.signing import (
     InvalidWebhookSecret,
     new_webhook_secret,
     signed_headers,

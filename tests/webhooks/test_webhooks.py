@@ -26,7 +26,7 @@ from batch_gateway.events.batch_events import (
 )
 from batch_gateway.events.envelope import Recorded
 from batch_gateway.processors.consumer_group import Entry
-from batch_gateway.processors.webhooks import GROUP
+from batch_gateway.processors.webhooks.deliverer import GROUP
 from tests.webhooks.conftest import KEY, Crash, MakeDeliverer, Received, Receiver
 
 TENANT = "acme-secret-tenant"

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Collection
 
 import msgspec
 
-from batch_gateway.processors.lines import numbered_lines
+from batch_gateway.results.lines import numbered_lines
 from batch_gateway.storage import ObjectStorage
 
 

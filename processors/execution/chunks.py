@@ -13,16 +13,17 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from batch_gateway.events.batch_events import BatchProgress, RequestCounts
-from batch_gateway.processors.lines import numbered_lines
-from batch_gateway.processors.ownership import Ownership
-from batch_gateway.processors.result_lines import (
+from batch_gateway.processors.execution.ownership import Ownership
+from batch_gateway.results.lines import numbered_lines
+from batch_gateway.results.result_files import committed_lines
+from batch_gateway.results.result_lines import (
     ResultLine,
     add_usage,
     decode_line,
     encode_line,
     usage_of,
 )
-from batch_gateway.storage import ObjectNotFound, ObjectStorage, result_chunk_key
+from batch_gateway.storage import ObjectStorage, result_chunk_key
 
 KINDS = ("output", "errors")
 
@@ -83,20 +84,6 @@ class ChunkSink:
 
 async def _encoded(lines: list[ResultLine]) -> AsyncIterator[bytes]:
     yield b"".join(encode_line(line) for line in lines)
-
-
-async def committed_lines(
-    storage: ObjectStorage, tenant: str, batch_id: str, chunks: list[str], kind: str
-) -> AsyncIterator[bytes]:
-    """The raw lines of every committed chunk of one kind, in commit order."""
-    for chunk in chunks:
-        try:
-            reader = await storage.read(result_chunk_key(tenant, batch_id, chunk, kind))
-        except ObjectNotFound:
-            continue  # a chunk with no lines of this kind writes no object
-        async with reader:
-            async for data in reader:
-                yield data
 
 
 async def committed_custom_ids(

@@ -19,9 +19,9 @@ import redis.exceptions
 
 from batch_gateway.events.keys import StreamKeys
 from batch_gateway.periodic import refresh_periodically
-from batch_gateway.processors.job_queue import GROUP
+from batch_gateway.processors.execution.job_queue import GROUP
+from batch_gateway.processors.execution.priority import PRIORITY_CLASSES, job_stream
 from batch_gateway.processors.metrics import QUEUE_DEPTH
-from batch_gateway.processors.priority import PRIORITY_CLASSES, job_stream
 from batch_gateway.stream_backlog import entries_after
 
 logger = logging.getLogger(__name__)

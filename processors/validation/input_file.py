@@ -21,7 +21,7 @@ import msgspec
 
 from batch_gateway.events.batch_events import BatchError
 from batch_gateway.json_depth import MAX_JSON_DEPTH, exceeds_depth
-from batch_gateway.processors.lines import Line, TooLong, bounded_lines
+from batch_gateway.results.lines import Line, TooLong, bounded_lines
 
 # Endpoints whose requests need no `model` (OpenAI picks a default moderation model).
 MODEL_OPTIONAL_ENDPOINTS = frozenset({"/v1/moderations"})

@@ -37,15 +37,16 @@ from batch_gateway.events.batch_events import (
 )
 from batch_gateway.events.file_aggregate import file_store
 from batch_gateway.logs import batch_context, request_context
-from batch_gateway.processors.chunks import ChunkSink, committed_custom_ids
-from batch_gateway.processors.dispatch import Dispatcher
-from batch_gateway.processors.finalize import end_batch
-from batch_gateway.processors.job_activity import JobActivity
+from batch_gateway.processors.execution.chunks import ChunkSink, committed_custom_ids
+from batch_gateway.processors.execution.dispatch import Dispatcher
+from batch_gateway.processors.execution.finalize import end_batch
+from batch_gateway.processors.execution.job_activity import JobActivity
+from batch_gateway.processors.execution.ownership import LostJob, Ownership
+from batch_gateway.processors.execution.routing import Routes
 from batch_gateway.processors.metrics import RequestMetrics, job_phase
-from batch_gateway.processors.ownership import LostJob, Ownership
-from batch_gateway.processors.requests import ANY, Request, requests_of
-from batch_gateway.processors.result_lines import ResultLine, unanswered
-from batch_gateway.processors.routing import Routes
+from batch_gateway.results.requests import ANY, Request, requests_of
+from batch_gateway.results.result_lines import ResultLine, unanswered
+from batch_gateway.results.stop_lines import StoppedFor, stop_line
 from batch_gateway.secret_store import SecretStore
 from batch_gateway.settings import ProcessorSettings
 from batch_gateway.storage import ObjectStorage
@@ -55,23 +56,9 @@ from batch_gateway.tracing import AttributeValue, span
 logger = logging.getLogger(__name__)
 
 WATCH_INTERVAL_SECONDS = 0.25
-_STOP_LINES = {
-    "cancelled": (
-        "batch_cancelled",
-        "This request was not executed because the batch was cancelled.",
-    ),
-    "expired": (
-        "batch_expired",
-        "This request could not be executed before the completion window expired.",
-    ),
-    "failed": (
-        "processing_failed",
-        "This request was not executed because processing the batch failed repeatedly.",
-    ),
-}
 # Why a job stops dispatching before its requests are done; None when another processor took
 # it over.
-StopReason = Literal["cancelled", "expired", "failed", "handover"]
+StopReason = StoppedFor | Literal["handover"]
 JobOutcome = Literal["ended", "lost", "handed_over"]
 
 
@@ -217,8 +204,8 @@ class _Job:
                 await committer  # it failed: raise why
             if self._lost:
                 raise LostJob(self.state.id)
-            if self._reason in _STOP_LINES:
-                await self._mark_unexecuted(input_key, _STOP_LINES[self._reason])
+            if self._reason is not None and self._reason != "handover":
+                await self._mark_unexecuted(input_key, self._reason)
             self._finished.set()
             await committer  # commits what is left, raises LostJob if it happened
             if self._reason == "handover":
@@ -231,7 +218,7 @@ class _Job:
         """Send nothing more: what has no result gets a `processing_failed` line, and the
         batch ends failed with the files of everything committed."""
         self._reason = "failed"
-        await self._mark_unexecuted(input_key, _STOP_LINES["failed"])
+        await self._mark_unexecuted(input_key, "failed")
         await self._sink.commit()
         await self._finish()
 
@@ -343,11 +330,10 @@ class _Job:
             model=request.model,
         )
 
-    async def _mark_unexecuted(self, input_key: str, line: tuple[str, str]) -> None:
-        code, message = line
+    async def _mark_unexecuted(self, input_key: str, stopped_for: StoppedFor) -> None:
         skip = set(self._done)
         async for request in requests_of(self._context.storage, input_key, model=ANY, skip=skip):
-            self._sink.add(unanswered(request.custom_id, code, message))
+            self._sink.add(stop_line(request.custom_id, stopped_for))
             self._done.add(request.custom_id)
 
     async def _commit_loop(self) -> None:

@@ -9,12 +9,10 @@ lines gets no file (its id stays null), as at OpenAI.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import logging
 from collections.abc import Sequence
 
-from batch_gateway.events import EventLog, FileUploaded, VersionConflict
+from batch_gateway.events import EventLog, VersionConflict
 from batch_gateway.events.batch_aggregate import BatchState
 from batch_gateway.events.batch_events import (
     BatchCancelled,
@@ -24,19 +22,17 @@ from batch_gateway.events.batch_events import (
     BatchFailed,
     BatchFinalizing,
 )
-from batch_gateway.processors.chunks import committed_lines
-from batch_gateway.processors.ownership import Ownership
-from batch_gateway.processors.result_lines import LineCounter
+from batch_gateway.processors.execution.ownership import Ownership
+from batch_gateway.results.result_files import (
+    committed_lines,
+    publish_result_file,
+    remove_chunks,
+    result_file_id,
+)
 from batch_gateway.secret_store import SecretStore
-from batch_gateway.storage import ObjectStorage, file_object_key, result_chunk_key
+from batch_gateway.storage import ObjectStorage
 
 logger = logging.getLogger(__name__)
-
-_FILENAMES = {"output": "{}_output.jsonl", "errors": "{}_error.jsonl"}
-
-
-def result_file_id(batch_id: str, kind: str) -> str:
-    return "file-" + hashlib.sha256(f"{batch_id}:{kind}".encode()).hexdigest()[:24]
 
 
 async def write_result_file(
@@ -45,37 +41,19 @@ async def write_result_file(
     state: BatchState,
     kind: str,
     created_at: int,
-    expiry_seconds: int,
+    default_expiry: int,
 ) -> str | None:
     """Write the batch's `kind` file from its committed chunks; its id, or None if empty."""
     file_id = result_file_id(state.id, kind)
-    key = file_object_key(state.tenant, file_id)
-    counter = LineCounter()
     lines = committed_lines(storage, state.tenant, state.id, state.chunks, kind)
-    size = await storage.write(key, counter.count(lines))
-    if size == 0:
-        await storage.delete(key)
-        return None
-    event = FileUploaded(
-        filename=_FILENAMES[kind].format(state.id),
-        purpose="batch_output",
-        bytes=size,
-        created_at=created_at,
-        expires_at=created_at + expiry_seconds,
-        storage_key=key,
-        line_count=counter.lines,
-    )
-    # A conflict means an earlier finalize of this batch made the file, from the same chunks.
-    with contextlib.suppress(VersionConflict):
-        await log.append(file_id, state.tenant, 0, [event])
-    return file_id
-
-
-async def remove_chunks(storage: ObjectStorage, state: BatchState) -> None:
-    """Once the files exist, the chunks are copies: remove them."""
-    for chunk in state.chunks:
-        for kind in _FILENAMES:
-            await storage.delete(result_chunk_key(state.tenant, state.id, chunk, kind))
+    try:
+        published = await publish_result_file(
+            log, storage, state, file_id=file_id, kind=kind, lines=lines,
+            created_at=created_at, default_expiry=default_expiry,
+        )  # fmt: skip
+    except VersionConflict:
+        return file_id  # an earlier finalize of this batch made it, from the same chunks
+    return None if published is None else file_id
 
 
 async def end_batch(
@@ -96,9 +74,8 @@ async def end_batch(
     state = ownership.state
     if stopped_for is None and state.status == "in_progress":
         state = await ownership.append([BatchFinalizing(finalizing_at=now)])
-    expiry = state.output_expires_after_seconds or default_expiry
     output, errors_file = [
-        await write_result_file(log, storage, state, kind, now, expiry)
+        await write_result_file(log, storage, state, kind, now, default_expiry)
         for kind in ("output", "errors")
     ]
     counts, usage = state.request_counts, state.usage

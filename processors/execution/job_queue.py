@@ -19,10 +19,12 @@ from redis.typing import KeyT, StreamIdT
 
 from batch_gateway.events.keys import StreamKeys
 from batch_gateway.processors.consumer_group import ConsumerGroup, Entry
-from batch_gateway.processors.priority import PRIORITY_CLASSES, job_stream
+from batch_gateway.processors.execution.priority import PRIORITY_CLASSES, job_stream
 
 GROUP = "executors"
-_HOLD_ENTRY_LUA = resources.files("batch_gateway.processors").joinpath("hold_entry.lua").read_text()
+_HOLD_ENTRY_LUA = (
+    resources.files("batch_gateway.processors.execution").joinpath("hold_entry.lua").read_text()
+)
 STARVATION_LIMIT = 8
 
 

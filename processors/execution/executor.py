@@ -26,9 +26,9 @@ from batch_gateway.events.batch_aggregate import BatchState, batch_store
 from batch_gateway.events.batch_events import BatchError, BatchFailed
 from batch_gateway.logs import batch_context
 from batch_gateway.processors.consumer_group import OUTAGES
-from batch_gateway.processors.job import JobContext, JobOutcome, run_job
-from batch_gateway.processors.job_activity import JobActivity, watch_stalled
-from batch_gateway.processors.job_queue import ClaimedJob, JobQueue
+from batch_gateway.processors.execution.job import JobContext, JobOutcome, run_job
+from batch_gateway.processors.execution.job_activity import JobActivity, watch_stalled
+from batch_gateway.processors.execution.job_queue import ClaimedJob, JobQueue
 from batch_gateway.processors.metrics import JOB_SLOTS, JOBS_RUNNING, observe_queue_wait
 from batch_gateway.task_endings import end_tasks
 

@@ -26,8 +26,8 @@ from tenacity import (
 )
 
 from batch_gateway.processors import metrics
-from batch_gateway.processors.flow_control import AdaptiveLimit, waiting_requests
-from batch_gateway.processors.result_lines import ResultLine, answered, unanswered
+from batch_gateway.processors.execution.flow_control import AdaptiveLimit, waiting_requests
+from batch_gateway.results.result_lines import ResultLine, answered, unanswered
 from batch_gateway.settings import GatewaySettings, ProcessorSettings
 from batch_gateway.tracing import (
     NO_SPAN,

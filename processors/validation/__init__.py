@@ -1,0 +1,1 @@
+"""Validation: new batches' input files checked line by line, then queued or failed."""

@@ -1,0 +1,1 @@
+"""Webhooks: batch endings delivered to configured URLs, signed per Standard Webhooks."""
