@@ -182,9 +182,20 @@ class ProcessorSettings(CommonSettings, frozen=True, kw_only=True, forbid_unknow
     # Where requests go: one gateway for every model, and/or one per model (which wins).
     global_inference_gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
     model_gateways: dict[str, GatewaySettings] = msgspec.field(default_factory=dict)
-    # Jobs one processor runs at once, and requests in flight across all of them.
-    max_concurrent_jobs: Annotated[int, msgspec.Meta(ge=1)] = 4
+    # A batch is cut into slices of this many requests, which processors claim, run and
+    # resume independently (ADR 0030): recorded per batch when it is validated.
+    slice_size: Annotated[int, msgspec.Meta(ge=1)] = 500
+    # Slices one processor runs at once, and at most how many of them of one batch: the rest
+    # of a batch's slices go to other processors, and room is left for other batches.
+    max_concurrent_jobs: Annotated[int, msgspec.Meta(ge=1)] = 8
+    max_slices_per_batch: Annotated[int, msgspec.Meta(ge=1)] = 2
+    # Requests one job (slice) holds in flight or awaiting their commit.
     max_in_flight: Annotated[int, msgspec.Meta(ge=1)] = 512
+    # Relative shares of the inference gateways' capacity per tenant (default 1 each); a
+    # tenant's share is split equally between its running batches (ADR 0030).
+    tenant_weights: dict[str, Annotated[float, msgspec.Meta(gt=0)]] = msgspec.field(
+        default_factory=dict
+    )
     # Results are committed about once per interval (one progress event a second per job);
     # a chunk is committed early only when it holds this many lines, to bound memory.
     chunk_size: Annotated[int, msgspec.Meta(ge=1)] = 10_000

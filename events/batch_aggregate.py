@@ -29,6 +29,7 @@ from batch_gateway.events.batch_events import (
     BatchFinalizing,
     BatchInProgress,
     BatchProgress,
+    BatchSliceDone,
     BatchValidated,
     RequestCounts,
     Usage,
@@ -46,6 +47,7 @@ BatchStatus = Literal[
     "cancelling",
     "cancelled",
 ]
+StoppedFor = Literal["cancelled", "expired", "failed"]
 TERMINAL: frozenset[BatchStatus] = frozenset({"failed", "completed", "expired", "cancelled"})
 
 # Which event may follow which status; anything else is rejected before it is appended.
@@ -54,12 +56,13 @@ _ALLOWED: dict[BatchStatus, tuple[type[BatchEvent], ...]] = {
     "in_progress": (
         BatchInProgress,
         BatchProgress,
+        BatchSliceDone,
         BatchFinalizing,
         BatchFailed,
         BatchCancelRequested,
         BatchExpired,
     ),
-    "cancelling": (BatchInProgress, BatchProgress, BatchCancelled, BatchFailed),
+    "cancelling": (BatchInProgress, BatchProgress, BatchSliceDone, BatchCancelled, BatchFailed),
     "finalizing": (BatchInProgress, BatchCompleted, BatchFailed),
 }
 
@@ -105,11 +108,40 @@ class BatchState(msgspec.Struct, frozen=True, kw_only=True):
     trace_context: dict[str, str] = msgspec.field(default_factory=dict)
     # The `x-request-id` of the create call, which the processors' log lines name.
     request_id: str | None = None
+    # Slices (ADR 0030): requests per slice (None: one slice), each slice's claim number, the
+    # slices done, and the slice whose completion made them all done: it finalizes the batch.
+    slice_size: int | None = None
+    slice_claims: dict[int, int] = msgspec.field(default_factory=dict)
+    slices_done: frozenset[int] = frozenset()
+    finalizer_slice: int | None = None
+    # Why some slice stopped sending (the strongest reason: failed, expired, cancelled), and
+    # the errors of slices given up.
+    stopped_for: StoppedFor | None = None
+    slice_errors: list[BatchError] = msgspec.field(default_factory=list)
 
     @property
     def chunks(self) -> list[str]:
         """The names of the result chunks committed so far, in order."""
         return list(chunk_names(self.chunk_runs))
+
+    @property
+    def slice_count(self) -> int:
+        total = self.request_counts.total
+        if not self.slice_size or total <= self.slice_size:
+            return 1
+        return -(-total // self.slice_size)
+
+    def slice_range(self, number: int) -> tuple[int, int | None]:
+        """The requests of slice `number`: [first, end) in the file's order of requests
+        (blank lines do not count); end None: to the end of the file."""
+        if self.slice_count == 1:
+            return 0, None
+        assert self.slice_size is not None
+        return number * self.slice_size, (number + 1) * self.slice_size
+
+    @property
+    def all_slices_done(self) -> bool:
+        return len(self.slices_done) >= self.slice_count
 
     @property
     def terminal(self) -> bool:
@@ -141,9 +173,22 @@ def evolve_batch(state: BatchState | None, envelope: Envelope) -> BatchState:
                 models=models,
                 priority=event.priority,
                 request_counts=RequestCounts(total=event.total),
+                slice_size=event.slice_size,
             )
         case BatchInProgress():
-            return replace(state, claims=state.claims + 1)
+            slice_claims = dict(state.slice_claims)
+            slice_claims[event.slice] = slice_claims.get(event.slice, 0) + 1
+            return replace(state, claims=state.claims + 1, slice_claims=slice_claims)
+        case BatchSliceDone():
+            done = state.slices_done | {event.slice}
+            finishing = len(done) >= state.slice_count and state.finalizer_slice is None
+            return replace(
+                state,
+                slices_done=done,
+                finalizer_slice=event.slice if finishing else state.finalizer_slice,
+                stopped_for=_stronger(state.stopped_for, event.stopped_for),
+                slice_errors=[*state.slice_errors, *event.errors],
+            )
         case BatchProgress():
             runs = with_chunk(state.chunk_runs, event.chunk) if event.chunk else state.chunk_runs
             return replace(
@@ -174,6 +219,14 @@ def evolve_batch(state: BatchState | None, envelope: Envelope) -> BatchState:
                 error_file_id=event.error_file_id,
             )
     raise IllegalTransition(f"{_name(event)} does not apply to a batch")
+
+
+_STRENGTH: dict[StoppedFor | None, int] = {None: 0, "cancelled": 1, "expired": 2, "failed": 3}
+
+
+def _stronger(held: StoppedFor | None, new: StoppedFor | None) -> StoppedFor | None:
+    """A batch with a slice given up ends failed, else one that met its window's end expired."""
+    return new if _STRENGTH[new] > _STRENGTH[held] else held
 
 
 def _created(envelope: Envelope, event: BatchCreated) -> BatchState:

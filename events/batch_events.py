@@ -7,7 +7,7 @@ the log.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import msgspec
 
@@ -59,16 +59,33 @@ class BatchValidated(msgspec.Struct, frozen=True, kw_only=True, tag="batch.valid
     total: int
     models: list[str]
     priority: str
+    # Requests per slice: slices are claimed, leased and committed independently, so several
+    # processors work one batch (ADR 0030). None (older batches): one slice holds them all.
+    slice_size: int | None = None
 
 
 class BatchInProgress(msgspec.Struct, frozen=True, kw_only=True, tag="batch.in_progress"):
-    """A processor claimed the job (again, after a crash, when `attempt` > 1)."""
+    """A processor claimed a slice of the job (again, after a crash, when `attempt` > 1)."""
 
     schema_version: ClassVar[int] = 1
 
     claimed_at: int
     processor: str
     attempt: int = 1
+    slice: int = 0
+
+
+class BatchSliceDone(msgspec.Struct, frozen=True, kw_only=True, tag="batch.slice_done"):
+    """Every request of a slice has a committed result. `stopped_for` says why some were not
+    executed (a cancel, the window's end, a slice given up after crashing processors, with
+    `errors`); the slice that completes the set finalizes the batch."""
+
+    schema_version: ClassVar[int] = 1
+
+    slice: int
+    done_at: int
+    stopped_for: Literal["cancelled", "expired", "failed"] | None = None
+    errors: list[BatchError] = msgspec.field(default_factory=list)
 
 
 class BatchProgress(msgspec.Struct, frozen=True, kw_only=True, tag="batch.progress"):
@@ -143,6 +160,7 @@ BatchEvent = (
     | BatchValidated
     | BatchInProgress
     | BatchProgress
+    | BatchSliceDone
     | BatchFinalizing
     | BatchCompleted
     | BatchFailed
@@ -156,6 +174,7 @@ BATCH_EVENT_CLASSES: tuple[type[BatchEvent], ...] = (
     BatchValidated,
     BatchInProgress,
     BatchProgress,
+    BatchSliceDone,
     BatchFinalizing,
     BatchCompleted,
     BatchFailed,

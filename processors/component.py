@@ -17,7 +17,7 @@ from batch_gateway.events.keys import StreamKeys
 from batch_gateway.probe_server import ProbeServer
 from batch_gateway.processors.consumer_group import ConsumerGroup
 from batch_gateway.processors.execution.dispatch import Dispatcher
-from batch_gateway.processors.execution.executor import Executor
+from batch_gateway.processors.execution.executor import Executor, batch_opening
 from batch_gateway.processors.execution.job import JobContext
 from batch_gateway.processors.execution.job_queue import JobQueue
 from batch_gateway.processors.execution.queue_depth import watch_queue_depth
@@ -53,13 +53,16 @@ def validator_group(
     )
 
 
-def job_queue(client: aioredis.Redis, keys: StreamKeys, settings: ProcessorSettings) -> JobQueue:
+def job_queue(client: aioredis.Redis, log: EventLog, settings: ProcessorSettings) -> JobQueue:
     return JobQueue(
         client,
-        keys,
+        log.keys,
         processor_name(settings),
         lease_ms=int(settings.lease_seconds * 1000),
         max_deliveries=MAX_DELIVERIES,
+        describe=batch_opening(log),
+        max_slices_per_batch=settings.max_slices_per_batch,
+        tenant_weights=settings.tenant_weights,
     )
 
 
@@ -99,7 +102,7 @@ async def run_processor(
             clock=clock,
             processor=processor_name(settings),
         )
-        executor = Executor(job_queue(client, keys, settings), context)
+        executor = Executor(job_queue(client, log, settings), context)
         webhooks: list[WebhookDeliverer] = []
         if "webhooks" in settings.roles and settings.webhook_urls:
             for partition in keys.every_partition:

@@ -31,15 +31,28 @@ class Request(msgspec.Struct, frozen=True):
 
 
 async def requests_of(
-    storage: ObjectStorage, key: str, *, model: str | object | None, skip: Collection[str]
+    storage: ObjectStorage,
+    key: str,
+    *,
+    model: str | object | None,
+    skip: Collection[str],
+    first: int = 0,
+    end: int | None = None,
 ) -> AsyncIterator[Request]:
     """The file's requests (validated already) for `model` (any model when `model` is ANY),
-    leaving out the custom_ids in `skip`."""
+    leaving out the custom_ids in `skip`; only the requests `first` to `end` (exclusive) in
+    the file's order, blank lines not counted (a slice of the batch)."""
     reader = await storage.read(key)
+    ordinal = -1
     async with reader:
         async for _, raw in numbered_lines(reader):
             if not raw or raw.isspace():
                 continue  # blank (and `strip` would copy a long line just to see that)
+            ordinal += 1
+            if ordinal < first:
+                continue  # another slice's: not even decoded
+            if end is not None and ordinal >= end:
+                return
             line = _line_decoder.decode(raw)
             if line.custom_id in skip:
                 continue

@@ -2,9 +2,12 @@
 
 A chunk counts only once its progress event is in the log; objects of a chunk whose event
 never made it (a crash in between, a processor that lost its job) are orphans that nothing
-reads, and the gc sweeps them. Chunk names carry the claim number, so a late writer never
-overwrites what its successor committed. At most one commit runs at a time; lines that arrive
-meanwhile wait for the next.
+reads, and the gc sweeps them. Chunk names carry the slice and its claim number
+(`s<slice>_<claim>-<n>`), so a late writer never overwrites what its successor committed, and
+a slice resumed after a crash reads only its own chunks. Slices commit concurrently, so a
+progress event's cumulative counts and usage are the batch's as of the append plus the chunk's
+(decided again when another slice's commit came first). At most one commit runs at a time per
+slice; lines that arrive meanwhile wait for the next.
 """
 
 from __future__ import annotations
@@ -12,7 +15,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from batch_gateway.events.batch_events import BatchProgress, RequestCounts
+import msgspec
+
+from batch_gateway.events.batch_aggregate import BatchState
+from batch_gateway.events.batch_events import BatchEvent, BatchProgress, Usage
 from batch_gateway.processors.execution.ownership import Ownership
 from batch_gateway.results.lines import numbered_lines
 from batch_gateway.results.result_files import committed_lines
@@ -33,9 +39,6 @@ class ChunkSink:
         self._storage = storage
         self._ownership = ownership
         self._chunk_size = chunk_size
-        state = ownership.state
-        self.counts = state.request_counts
-        self.usage = state.usage
         self._number = 0
         self._output: list[ResultLine] = []
         self._errors: list[ResultLine] = []
@@ -61,25 +64,40 @@ class ChunkSink:
             output, errors = self._output, self._errors
             self._output, self._errors = [], []
             self._number += 1
-            name = f"{self._ownership.claim}-{self._number}"
-            state = self._ownership.state
+            ownership = self._ownership
+            name = chunk_name(ownership.slice, ownership.claim, self._number)
+            state = ownership.state
             for kind, lines in zip(KINDS, (output, errors), strict=True):
                 if lines:
                     key = result_chunk_key(state.tenant, state.id, name, kind)
                     await self._storage.write(key, _encoded(lines))
-            usage = self.usage
+            added = Usage()
             for line in output:
-                usage = add_usage(usage, usage_of(line))
-            counts = RequestCounts(
-                total=self.counts.total,
-                completed=self.counts.completed + len(output),
-                failed=self.counts.failed + len(errors),
-            )
-            await self._ownership.append(
-                [BatchProgress(request_counts=counts, usage=usage, chunk=name)]
-            )
-            self.counts, self.usage = counts, usage
+                added = add_usage(added, usage_of(line))
+
+            def progress(state: BatchState) -> list[BatchEvent]:
+                counts = msgspec.structs.replace(
+                    state.request_counts,
+                    completed=state.request_counts.completed + len(output),
+                    failed=state.request_counts.failed + len(errors),
+                )
+                usage = add_usage(state.usage, added)
+                return [BatchProgress(request_counts=counts, usage=usage, chunk=name)]
+
+            await ownership.update(progress)
             return len(output) + len(errors)
+
+
+def chunk_name(slice_number: int, claim: int, number: int) -> str:
+    return f"s{slice_number}_{claim}-{number}"
+
+
+def slice_of_chunk(name: str) -> int:
+    """The slice that committed a chunk; chunks named before slices (`<claim>-<n>`) are of
+    the batch's one slice."""
+    if not name.startswith("s"):
+        return 0
+    return int(name[1:].partition("_")[0])
 
 
 async def _encoded(lines: list[ResultLine]) -> AsyncIterator[bytes]:
@@ -87,12 +105,14 @@ async def _encoded(lines: list[ResultLine]) -> AsyncIterator[bytes]:
 
 
 async def committed_custom_ids(
-    storage: ObjectStorage, tenant: str, batch_id: str, chunks: list[str]
+    state: BatchState, storage: ObjectStorage, slice_number: int
 ) -> set[str]:
-    """Every custom_id with a committed result: what a resumed job must not send again."""
+    """Every custom_id of the slice with a committed result: what a resumed slice must not
+    send again."""
     done: set[str] = set()
+    chunks = [name for name in state.chunks if slice_of_chunk(name) == slice_number]
     for kind in KINDS:
-        lines = numbered_lines(committed_lines(storage, tenant, batch_id, chunks, kind))
+        lines = numbered_lines(committed_lines(storage, state.tenant, state.id, chunks, kind))
         async for _, raw in lines:
             done.add(decode_line(raw).custom_id)
     return done

@@ -1,8 +1,9 @@
-"""The executor: claims jobs by priority and runs up to `max_concurrent_jobs` at once.
+"""The executor: claims slices of batches (job_queue.py) and runs up to `max_concurrent_jobs`
+at once, each a job.
 
-Each running job's entry is kept fresh by a heartbeat. A job that ends (completed, cancelled,
-expired, failed) is acknowledged; a job taken over by another processor is left for its new
-owner to acknowledge. A job that crashed is released for another try after a short back-off,
+Each running job's entry is kept fresh by a heartbeat. A job that ends (its slice done, the
+batch ended) is acknowledged; a job taken over by another processor is left for its new owner
+to acknowledge. A job that crashed is released for another try after a short back-off,
 and once delivered more than `max_deliveries` times it is given up: one last delivery ends its
 batch `failed` with the files of everything committed, and its entry is dead-lettered. A crash
 in an outage (Redis, storage) is tried again without counting, and the executor itself backs
@@ -21,6 +22,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
+from batch_gateway.events import EventLog
 from batch_gateway.events.aggregate_store import Decision
 from batch_gateway.events.batch_aggregate import BatchState, batch_store
 from batch_gateway.events.batch_events import BatchError, BatchFailed
@@ -28,7 +30,7 @@ from batch_gateway.logs import batch_context
 from batch_gateway.processors.consumer_group import OUTAGES
 from batch_gateway.processors.execution.job import JobContext, JobOutcome, run_job
 from batch_gateway.processors.execution.job_activity import JobActivity, watch_stalled
-from batch_gateway.processors.execution.job_queue import ClaimedJob, JobQueue
+from batch_gateway.processors.execution.job_queue import ClaimedJob, Describe, JobQueue, Opening
 from batch_gateway.processors.metrics import JOB_SLOTS, JOBS_RUNNING, observe_queue_wait
 from batch_gateway.task_endings import end_tasks
 
@@ -91,7 +93,8 @@ class Executor:
     async def _step(self, block_ms: int | None) -> bool:
         claimed = False
         if len(self._running) < self._context.settings.max_concurrent_jobs:
-            job = await self._queue.next(block_ms if not self._running else None)
+            held = [running.job for running in self._running.values()]
+            job = await self._queue.next(block_ms if not self._running else None, held)
             if job is not None:
                 claimed = True
                 await self._start(job)
@@ -105,8 +108,7 @@ class Executor:
 
     async def _start(self, job: ClaimedJob) -> None:
         if any(
-            (running.job.priority, running.job.partition, running.job.entry_id)
-            == (job.priority, job.partition, job.entry_id)
+            (running.job.stream, running.job.entry_id) == (job.stream, job.entry_id)
             for running in self._running.values()
         ):
             return  # our own entry, reclaimed after a late heartbeat: its job runs already
@@ -128,7 +130,8 @@ class Executor:
             observe_queue_wait(job.priority, job.entry_id)  # a first claim, not a takeover
         activity = JobActivity()
         task = asyncio.create_task(
-            run_job(self._context, job.batch_id, activity, give_up), name=f"job-{job.batch_id}"
+            run_job(self._context, job.batch_id, job.slice, activity, give_up),
+            name=f"job-{job.batch_id}-{job.slice}",
         )
         self._running[task] = _Running(job, activity, giving_up=give_up is not None)
         JOBS_RUNNING.set(len(self._running))
@@ -217,3 +220,16 @@ class Executor:
         _, recorded = await batch_store(self._context.log).update(batch_id, fail)
         if recorded:
             await self._context.secrets.delete(batch_id)
+
+
+def batch_opening(log: EventLog) -> Describe:
+    """What the job queue needs to open a batch, from the batch as the log has it."""
+    store = batch_store(log)
+
+    async def describe(batch_id: str) -> Opening | None:
+        state, _ = await store.load(batch_id)
+        if state is None or state.terminal or state.status == "validating":
+            return None
+        return Opening(state.tenant, state.slice_count)
+
+    return describe

@@ -1,7 +1,8 @@
-"""Running one batch job: claim, resume, dispatch per model, commit chunks, stop, finalize.
+"""Running one slice of a batch: claim, resume, dispatch per model, commit chunks, stop, and
+finalize the batch when it was the last slice to be done (ADR 0030).
 
-A job reads the input file once per model (streamed; requests already committed by an
-earlier owner are skipped), sends each request through the dispatcher under a window of
+A job reads its slice of the input file once per model (streamed; requests already committed
+by an earlier owner are skipped), sends each request through the dispatcher under a window of
 `max_in_flight`, and buffers result lines for the committer, which commits a chunk every
 `commit_interval_seconds`, or earlier when it is full or half the window awaits its commit. A
 request keeps its window slot until its result is committed, so a crash loses the results of
@@ -13,9 +14,9 @@ files. When its processor stops (`JobContext.draining`), the job stops dispatchi
 way, gives in-flight requests `shutdown_grace_seconds`, commits what they answered and hands
 the batch over: another processor resumes it without sending any of those again.
 
-A job given up after crashing processors repeatedly (`give_up`) sends nothing: every request
-without a result gets a `processing_failed` line, and the batch ends `failed` with the files
-of what was committed. One request that cannot be sent fails its own line, never its job.
+A slice given up after crashing processors repeatedly (`give_up`) sends nothing: every request
+of it without a result gets a `processing_failed` line, and the batch ends `failed` with the
+files of what was committed. One request that cannot be sent fails its own line, never its job.
 Helper tasks end when the job does (`_over`), not on a delivered cancellation alone.
 """
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -32,9 +33,7 @@ from batch_gateway.clock import Clock
 from batch_gateway.events import EventLog
 from batch_gateway.events.batch_aggregate import BatchState, batch_store
 from batch_gateway.events.batch_events import BatchError as BatchErrorItem
-from batch_gateway.events.batch_events import (
-    BatchFailed,
-)
+from batch_gateway.events.batch_events import BatchFailed, BatchSliceDone
 from batch_gateway.events.file_aggregate import file_store
 from batch_gateway.logs import batch_context, request_context
 from batch_gateway.processors.execution.chunks import ChunkSink, committed_custom_ids
@@ -83,29 +82,36 @@ class HandedOver(Exception):
 async def run_job(
     context: JobContext,
     batch_id: str,
+    slice_number: int = 0,
     activity: JobActivity | None = None,
     give_up: BatchErrorItem | None = None,
 ) -> JobOutcome:
-    """Work on the batch until it ends ("ended", also when there was nothing to do), another
-    processor takes it over ("lost": its entry is then not ours to acknowledge), or the
-    processor stops ("handed_over"). With `give_up`, end it failed with that error at once."""
+    """Work on the batch's slice until it is done ("ended", also when there was nothing to do),
+    another processor takes it over ("lost": its entry is then not ours to acknowledge), or the
+    processor stops ("handed_over"). With `give_up`, end the slice failed with that error at
+    once (and so the batch)."""
     with batch_context(batch_id):
-        return await _run_job(context, batch_id, activity or JobActivity(), give_up)
+        return await _run_job(context, batch_id, slice_number, activity or JobActivity(), give_up)
 
 
 async def _run_job(
-    context: JobContext, batch_id: str, activity: JobActivity, give_up: BatchErrorItem | None
+    context: JobContext,
+    batch_id: str,
+    slice_number: int,
+    activity: JobActivity,
+    give_up: BatchErrorItem | None,
 ) -> JobOutcome:
     store = batch_store(context.log)
-    ownership = await Ownership.claim_batch(
-        store, batch_id, context.processor, int(context.clock())
+    ownership = await Ownership.claim_slice(
+        store, batch_id, slice_number, context.processor, int(context.clock())
     )
     if ownership is None:
         return "ended"
     # A child of the create call, however long ago and on whichever processor it ran.
     attributes: dict[str, AttributeValue] = {
         "batch_gateway.batch_id": batch_id,
-        "batch_gateway.claim": ownership.state.claims,
+        "batch_gateway.slice": slice_number,
+        "batch_gateway.claim": ownership.claim,
     }
     with (
         request_context(ownership.state.request_id),
@@ -157,16 +163,18 @@ class _Job:
         return self._ownership.state
 
     async def run(self) -> None:
-        if self.state.status == "finalizing":
+        if self.state.all_slices_done or self.state.status == "finalizing":
+            # Only the slice that completed the set gets this far (`claim_slice`): its earlier
+            # owner died finalizing.
             with self._phase("finalize"):
-                await self._finish()  # an earlier owner got as far as finalizing
+                await self._finish()
             return
         context = self._context
         with self._phase("plan"):
             input_key = await self._input_key()
             if input_key is not None:
                 self._done = await committed_custom_ids(
-                    context.storage, self.state.tenant, self.state.id, self.state.chunks
+                    self.state, context.storage, self._ownership.slice
                 )
                 self._headers = await context.secrets.get(self.state.id, self.state.tenant)
         if input_key is None:
@@ -184,8 +192,7 @@ class _Job:
         # its children: each request's client span, each progress event's trace context.
         with self._phase("dispatch"):
             await self._dispatch_and_commit(input_key)
-        with self._phase("finalize"):
-            await self._finish()
+        await self._slice_done()
 
     @contextlib.contextmanager
     def _phase(self, name: str) -> Iterator[None]:
@@ -220,7 +227,22 @@ class _Job:
         self._reason = "failed"
         await self._mark_unexecuted(input_key, "failed")
         await self._sink.commit()
-        await self._finish()
+        await self._slice_done()
+
+    async def _slice_done(self) -> None:
+        """Record the slice done; the slice that completes the set finalizes the batch."""
+        ownership = self._ownership
+        stopped_for = None if self._reason == "handover" else self._reason
+        done = BatchSliceDone(
+            slice=ownership.slice,
+            done_at=int(self._context.clock()),
+            stopped_for=stopped_for,
+            errors=[self._give_up] if self._give_up is not None else [],
+        )
+        state = await ownership.update(lambda _: [done])
+        if state.finalizer_slice == ownership.slice:
+            with self._phase("finalize"):
+                await self._finish()
 
     async def _input_key(self) -> str | None:
         files = file_store(self._context.log)
@@ -253,9 +275,14 @@ class _Job:
             await asyncio.wait(list(self._in_flight), timeout=grace)
             await end_tasks(list(self._in_flight))
 
+    def _requests(self, input_key: str, model: str | object) -> AsyncIterator[Request]:
+        """The slice's requests for `model` that have no committed result."""
+        first, end = self.state.slice_range(self._ownership.slice)
+        storage, skip = self._context.storage, set(self._done)
+        return requests_of(storage, input_key, model=model, skip=skip, first=first, end=end)
+
     async def _dispatch_model(self, input_key: str, model: str | object) -> None:
-        skip = set(self._done)
-        async for request in requests_of(self._context.storage, input_key, model=model, skip=skip):
+        async for request in self._requests(input_key, model):
             await self._window.acquire()
             if self._stop.is_set():
                 self._window.release()
@@ -331,8 +358,7 @@ class _Job:
         )
 
     async def _mark_unexecuted(self, input_key: str, stopped_for: StoppedFor) -> None:
-        skip = set(self._done)
-        async for request in requests_of(self._context.storage, input_key, model=ANY, skip=skip):
+        async for request in self._requests(input_key, ANY):
             self._sink.add(stop_line(request.custom_id, stopped_for))
             self._done.add(request.custom_id)
 
@@ -410,13 +436,13 @@ class _Job:
         context = self._context
         await end_batch(
             self._ownership,
-            self._reason,
+            self.state.stopped_for,
             log=context.log,
             storage=context.storage,
             secrets=context.secrets,
             now=int(context.clock()),
             default_expiry=context.settings.output_expiry_seconds,
-            errors=[self._give_up] if self._give_up is not None else [],
+            errors=self.state.slice_errors,
         )
 
     async def _fail(self, code: str, message: str) -> None:

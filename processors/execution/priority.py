@@ -1,4 +1,4 @@
-"""Priority classes of jobs and the job stream of each (ADR 0007).
+"""Priority classes of jobs, the job stream of each (ADR 0007), and the keys of slices.
 
 A batch's class comes from its `metadata["priority"]` (`high`, `normal`, `low`); anything
 else, or none, is `normal`. Processors read the classes in this order.
@@ -22,3 +22,13 @@ def job_stream(keys: StreamKeys, priority: str, partition: int = 0) -> str:
     """The stream of a class's jobs whose batches live in `partition`: a job is enqueued in
     the same atomic step as its batch's event, so in the same hash tag (ADR 0029)."""
     return f"{keys.partition_tag(partition)}:jobs:{priority}"
+
+
+def slice_stream(keys: StreamKeys, partition: int, batch_id: str) -> str:
+    """The stream of an opened batch's slices (job_queue.py), in its partition's hash tag."""
+    return f"{keys.partition_tag(partition)}:slices:{batch_id}"
+
+
+def runnable_index(keys: StreamKeys, partition: int) -> str:
+    """The hash of a partition's opened batches that may have slices left to claim."""
+    return f"{keys.partition_tag(partition)}:runnable"

@@ -1,6 +1,7 @@
-"""Keeping `batch_gateway_queue_depth{priority}` current: jobs no executor has read yet.
+"""Keeping `batch_gateway_queue_depth{priority}` current: slices no executor has claimed yet,
+and batches not opened into slices yet (job_queue.py).
 
-A job stream's waiting jobs are the entries past the "executors" group's last-delivered id.
+A stream's waiting entries are those past the "executors" group's last-delivered id.
 Redis 7 reports that count as the group's `lag` in `XINFO GROUPS`, in constant time; where it
 cannot (Redis 6, or a lag Redis no longer knows after entries were deleted) the entries are
 counted with a capped XRANGE, cheap because a job entry holds only a batch id. Refreshed on a
@@ -19,8 +20,8 @@ import redis.exceptions
 
 from batch_gateway.events.keys import StreamKeys
 from batch_gateway.periodic import refresh_periodically
-from batch_gateway.processors.execution.job_queue import GROUP
-from batch_gateway.processors.execution.priority import PRIORITY_CLASSES, job_stream
+from batch_gateway.processors.execution.job_queue import GROUP, runnable_batches
+from batch_gateway.processors.execution.priority import PRIORITY_CLASSES, job_stream, slice_stream
 from batch_gateway.processors.metrics import QUEUE_DEPTH
 from batch_gateway.stream_backlog import entries_after
 
@@ -49,11 +50,15 @@ async def waiting_jobs(client: aioredis.Redis, stream: str) -> int:
 
 
 async def refresh_queue_depth(client: aioredis.Redis, keys: StreamKeys) -> None:
+    waiting = dict.fromkeys(PRIORITY_CLASSES, 0)
     for priority in PRIORITY_CLASSES:
-        waiting = 0
         for partition in keys.every_partition:
-            waiting += await waiting_jobs(client, job_stream(keys, priority, partition))
-        QUEUE_DEPTH.labels(priority).set(waiting)
+            waiting[priority] += await waiting_jobs(client, job_stream(keys, priority, partition))
+    for partition, batch_id, entry in await runnable_batches(client, keys):
+        slices = await waiting_jobs(client, slice_stream(keys, partition, batch_id))
+        waiting[entry.priority] = waiting.get(entry.priority, 0) + slices
+    for priority, count in waiting.items():
+        QUEUE_DEPTH.labels(priority).set(count)
 
 
 async def watch_queue_depth(client: aioredis.Redis, keys: StreamKeys, stop: asyncio.Event) -> None:

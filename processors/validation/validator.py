@@ -171,7 +171,11 @@ class Validator:
             return Decision([BatchFailed(failed_at=now, errors=result.errors)], state.tenant)
         priority = priority_of(state.metadata)
         event = BatchValidated(
-            validated_at=now, total=result.total, models=result.models, priority=priority
+            validated_at=now,
+            total=result.total,
+            models=result.models,
+            priority=priority,
+            slice_size=self._settings.slice_size,
         )
         keys = self._log.keys
         entry = JobEntry(job_stream(keys, priority, keys.partition_of(state.id)), state.id)

@@ -17,6 +17,7 @@ from openai import OpenAI
 from batch_gateway.clock import Clock, system_clock
 from batch_gateway.events import EventLog
 from batch_gateway.processors.component import MAX_DELIVERIES
+from batch_gateway.processors.execution.executor import batch_opening
 from batch_gateway.processors.execution.job_queue import JobQueue
 from batch_gateway.simulator import SimulatorSettings
 from batch_gateway.storage import FilesystemStorage
@@ -91,7 +92,12 @@ def queue_of(redis_client: aioredis.Redis, event_log: EventLog) -> MakeQueue:
 
     def make(consumer: str) -> JobQueue:
         return JobQueue(
-            redis_client, event_log.keys, consumer, lease_ms=LEASE_MS, max_deliveries=MAX_DELIVERIES
+            redis_client,
+            event_log.keys,
+            consumer,
+            lease_ms=LEASE_MS,
+            max_deliveries=MAX_DELIVERIES,
+            describe=batch_opening(event_log),
         )
 
     return make

@@ -40,20 +40,31 @@ def processor_settings(
 
 
 async def queued_batch(
-    log: EventLog, storage: ObjectStorage, count: int, content: bytes | None = None
+    log: EventLog,
+    storage: ObjectStorage,
+    count: int,
+    content: bytes | None = None,
+    *,
+    priority: str = "normal",
+    tenant: str = TENANT,
+    slice_size: int | None = None,
 ) -> tuple[str, str]:
-    """A validated batch of `count` chat requests queued as normal (the lines of `content`
-    when given, taken as valid); (batch id, input key)."""
-    file_id = await upload_input(log, storage, content or requests_file(count))
-    batch_id = await create_batch(log, file_id)
+    """A validated batch of `count` chat requests queued as `priority` (the lines of `content`
+    when given, taken as valid), in slices of `slice_size` (None: one); (batch id, input key)."""
+    file_id = await upload_input(log, storage, content or requests_file(count), tenant=tenant)
+    batch_id = await create_batch(log, file_id, tenant=tenant)
     batches = AggregateStore(log, evolve_batch)
     state, version = await batches.load(batch_id)
     validated = BatchValidated(
-        validated_at=NOW, total=count, models=["sim-model"], priority="normal"
+        validated_at=NOW,
+        total=count,
+        models=["sim-model"],
+        priority=priority,
+        slice_size=slice_size,
     )
-    entry = JobEntry(job_stream(log.keys, "normal"), batch_id)
-    await batches.append(batch_id, TENANT, state, version, [validated], enqueue=entry)
-    return batch_id, file_object_key(TENANT, file_id)
+    entry = JobEntry(job_stream(log.keys, priority, log.keys.partition_of(batch_id)), batch_id)
+    await batches.append(batch_id, tenant, state, version, [validated], enqueue=entry)
+    return batch_id, file_object_key(tenant, file_id)
 
 
 async def result_lines(

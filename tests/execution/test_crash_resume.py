@@ -93,7 +93,7 @@ async def _owners(stack: LiveStack, batch_id: str) -> tuple[list[str], set[int]]
         events = await inside.batch_events(batch_id)
     claims = [event.processor for event in events if isinstance(event, BatchInProgress)]
     chunks = [event.chunk for event in events if isinstance(event, BatchProgress) and event.chunk]
-    return claims, {int(chunk.split("-")[0]) for chunk in chunks}
+    return claims, {int(chunk.rpartition("-")[0].rpartition("_")[2]) for chunk in chunks}
 
 
 @pytest.mark.parametrize(("seed", "b_running_all_along"), [(1, False), (2, True), (3, False)])

@@ -21,7 +21,7 @@ from batch_gateway.processors.component import MAX_DELIVERIES
 from batch_gateway.processors.consumer_group import Entry
 from batch_gateway.processors.execution.job_queue import GROUP
 from batch_gateway.processors.execution.ownership import Ownership
-from batch_gateway.processors.execution.priority import job_stream
+from batch_gateway.processors.execution.priority import slice_stream
 from batch_gateway.settings import GatewaySettings, ProcessorSettings
 from batch_gateway.simulator import SimulatorSettings, running_simulator
 from batch_gateway.storage import FilesystemStorage, StorageUnavailable
@@ -46,8 +46,12 @@ class ResultsUnwritable(FilesystemStorage):
         return await super().write(key, chunks)
 
 
-async def _pending(client: aioredis.Redis, log: EventLog) -> list[tuple[bytes, int]]:
-    summary = await client.xpending(job_stream(log.keys, "normal"), GROUP)
+def _slices(log: EventLog, batch_id: str) -> str:
+    return slice_stream(log.keys, log.keys.partition_of(batch_id), batch_id)
+
+
+async def _pending(client: aioredis.Redis, log: EventLog, batch_id: str) -> list[tuple[bytes, int]]:
+    summary = await client.xpending(_slices(log, batch_id), GROUP)
     return [(consumer["name"], consumer["pending"]) for consumer in summary["consumers"]]
 
 
@@ -87,9 +91,10 @@ async def test_a_poison_job_is_dead_lettered_and_its_batch_failed(
     assert f"{MAX_DELIVERIES + 1} times" in state.errors[0].message
     dead = cast(list[Entry], await redis_client.xrange(f"{event_log.keys.tag}:dead-letter"))
     assert [fields[b"batch_id"].decode() for _, fields in dead] == [batch_id]
-    assert dead[0][1][b"source_stream"] == job_stream(event_log.keys, "normal").encode()
-    pending = await redis_client.xpending(job_stream(event_log.keys, "normal"), GROUP)
-    assert pending["pending"] == 0
+    assert dead[0][1][b"source_stream"] == _slices(event_log, batch_id).encode()
+    assert not await redis_client.exists(_slices(event_log, batch_id)), (
+        "with nothing pending, the batch's slices are gone"
+    )
 
 
 async def test_a_request_that_cannot_be_sent_fails_its_own_line(
@@ -246,7 +251,7 @@ async def test_a_job_taken_over_by_another_processor_stays_pending_for_its_new_o
             taken = await queue_of("b").next(None)
             assert taken is not None
             assert taken.batch_id == batch_id
-            assert await Ownership.claim_batch(batches, batch_id, "b", NOW) is not None
+            assert await Ownership.claim_slice(batches, batch_id, 0, "b", NOW) is not None
             await asyncio.wait_for(running, 10)  # a notices and lets go
         sent = sim.stats().requests
     assert 0 < sent < 40, "a was stopped mid-job"
@@ -255,7 +260,7 @@ async def test_a_job_taken_over_by_another_processor_stays_pending_for_its_new_o
     assert state is not None
     assert state.status == "in_progress"
     assert state.claims == 2
-    assert await _pending(redis_client, event_log) == [(b"b", 1)], (
+    assert await _pending(redis_client, event_log, batch_id) == [(b"b", 1)], (
         "a must not acknowledge the entry b now owns"
     )
 
@@ -324,4 +329,4 @@ async def test_a_job_whose_commits_fail_stops_dispatching_and_is_retried_later(
     assert state is not None
     assert state.status == "in_progress"
     assert state.chunks == []
-    assert await _pending(redis_client, event_log) == [(b"a", 1)], "left for a retry"
+    assert await _pending(redis_client, event_log, batch_id) == [(b"a", 1)], "left for a retry"

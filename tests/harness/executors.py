@@ -60,7 +60,7 @@ async def executor_for(
             clock=clock,
             processor=settings.name,
         )
-        yield Executor(job_queue(client, keys, settings), context)
+        yield Executor(job_queue(client, log, settings), context)
     finally:
         await dispatcher.close()
         await opened.close()

@@ -4,6 +4,7 @@ status), the projector's count of finished batches, and the bound on model label
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import cast
 
 import pytest
@@ -13,13 +14,16 @@ from psycopg_pool import AsyncConnectionPool, PoolClosed
 
 from batch_gateway.events import EventLog
 from batch_gateway.events.batch_events import BatchError, BatchFailed
+from batch_gateway.processors.execution.executor import batch_opening
 from batch_gateway.processors.execution.job_queue import JobQueue
 from batch_gateway.processors.execution.priority import job_stream
 from batch_gateway.processors.execution.queue_depth import refresh_queue_depth, waiting_jobs
 from batch_gateway.processors.metrics import OTHER_MODEL, BoundedLabels
 from batch_gateway.projections.metrics import BATCH_STATUSES, ProjectionGauges
 from batch_gateway.projections.projector import Projector
+from batch_gateway.storage.filesystem import FilesystemStorage
 from batch_gateway.stream_backlog import entries_after
+from tests.execution.queued_jobs import queued_batch
 from tests.harness.file_events import new_file_id, uploaded
 from tests.observability.samples import value
 from tests.processors.batch_inputs import TENANT, create_batch
@@ -30,24 +34,37 @@ async def _queue(stream: str, client: aioredis.Redis, count: int) -> None:
         await client.xadd(stream, {"batch_id": f"batch_{n}"})
 
 
-async def test_queue_depth_counts_the_jobs_no_executor_has_read(
-    redis_client: aioredis.Redis, event_log: EventLog
+async def test_queue_depth_counts_the_slices_and_batches_no_executor_has_claimed(
+    redis_client: aioredis.Redis, event_log: EventLog, tmp_path: Path
 ) -> None:
     keys = event_log.keys
-    queue = JobQueue(redis_client, keys, "observer", lease_ms=30_000, max_deliveries=5)
+    storage = FilesystemStorage(tmp_path)
+    await storage.open()
+    queue = JobQueue(
+        redis_client,
+        keys,
+        "observer",
+        lease_ms=30_000,
+        max_deliveries=5,
+        describe=batch_opening(event_log),
+    )
     await queue.ensure()
-    await _queue(job_stream(keys, "low"), redis_client, 3)
-    await _queue(job_stream(keys, "high"), redis_client, 1)
+    for _ in range(3):
+        await queued_batch(event_log, storage, 1, priority="low")
+    await queued_batch(event_log, storage, 4, priority="high", slice_size=2)
 
     await refresh_queue_depth(redis_client, keys)
-    depths = {p: value("batch_gateway_queue_depth", priority=p) for p in ("high", "normal", "low")}
-    claimed = await queue.next(None)
+    batches = {p: value("batch_gateway_queue_depth", priority=p) for p in ("high", "normal", "low")}
+    claimed = await queue.next(None)  # opens every batch, claims a slice of the high one
+    await refresh_queue_depth(redis_client, keys)
+    slices = {p: value("batch_gateway_queue_depth", priority=p) for p in ("high", "normal", "low")}
+    await storage.close()
 
-    assert depths == {"high": 1, "normal": 0, "low": 3}
+    assert batches == {"high": 1, "normal": 0, "low": 3}
     assert claimed is not None
     assert claimed.priority == "high"
-    assert await waiting_jobs(redis_client, job_stream(keys, "high")) == 0
-    assert await waiting_jobs(redis_client, job_stream(keys, "low")) == 3
+    assert slices == {"high": 1, "normal": 0, "low": 3}
+    assert await waiting_jobs(redis_client, job_stream(keys, "low")) == 0, "opened"
 
 
 async def test_a_queue_stream_redis_refuses_to_describe_is_an_error_not_an_empty_queue(
