@@ -151,10 +151,27 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     # Concurrency adapts between these (AIMD on 429/5xx and saturation; ADR 0012).
     min_concurrency: Annotated[int, msgspec.Meta(ge=1)] = 1
     request_timeout_seconds: Seconds = 600.0
-    # The server's Prometheus endpoint (vLLM's /metrics); when set, a queue of waiting
-    # requests above the threshold makes batch traffic back off for interactive traffic.
+    # Admission (ADR 0030): the server's load, read from its Prometheus endpoint (vLLM's
+    # /metrics) or from a Prometheus server that sees the whole llm-d pool (one query per
+    # signal), closes the gate for batch traffic while a signal is over its threshold.
     metrics_url: str = ""
+    prometheus_url: str = ""
+    prometheus_waiting_query: str = "sum(vllm:num_requests_waiting)"
+    prometheus_running_query: str = "sum(vllm:num_requests_running)"
+    prometheus_kv_cache_query: str = "avg(vllm:kv_cache_usage_perc)"
     saturation_waiting_threshold: Annotated[int, msgspec.Meta(ge=0)] = 8
+    # Requests running on the server (batch and interactive) above which batch traffic waits;
+    # 0: not used. Set it to the server's slots minus what interactive peaks need.
+    max_running: Annotated[int, msgspec.Meta(ge=0)] = 0
+    max_kv_cache_usage: Annotated[float, msgspec.Meta(gt=0, le=1)] = 1.0
+    metrics_poll_seconds: Seconds = 0.5
+    # Metrics unreadable this long close the gate (fail closed).
+    metrics_grace_seconds: Annotated[float, msgspec.Meta(ge=0)] = 3.0
+    # Hints for llm-d's router (Gateway API Inference Extension): the objective batch requests
+    # are sent under (e.g. a sheddable batch objective; "" sends none), the tenant as the
+    # fairness id, and the time left until the batch's deadline as `x-slo-ttft-ms`.
+    inference_objective: str = ""
+    router_hints: bool = True
 
 
 class ProcessorSettings(CommonSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -76,7 +76,18 @@ GATEWAY_LIMIT = Gauge(
 )
 GATEWAY_SATURATED = Gauge(
     "batch_gateway_gateway_saturated",
-    "1 while the gateway's server reports more waiting requests than the threshold.",
+    "1 while a gateway's admission is closed: its server's metrics over a threshold, or "
+    "unreadable past their grace.",
+    ["gateway"],
+)
+GATEWAY_WAITING = Gauge(
+    "batch_gateway_gateway_waiting",
+    "Requests waiting for one of a gateway's slots (shared by weighted fair queueing).",
+    ["gateway"],
+)
+ADMISSION_METRICS_FAILURES = Counter(
+    "batch_gateway_gateway_metrics_failures_total",
+    "Reads of a gateway's load metrics that failed (the admission gate fails closed).",
     ["gateway"],
 )
 WEBHOOK_DELIVERIES = Counter(
@@ -157,15 +168,17 @@ def watch_gateway(
     in_flight: Callable[[], float],
     limit: Callable[[], float],
     saturated: Callable[[], float],
+    waiting: Callable[[], float],
 ) -> None:
     """Report a gateway's live values, read at each scrape (nothing to keep in step)."""
     GATEWAY_IN_FLIGHT.labels(name).set_function(in_flight)
     GATEWAY_LIMIT.labels(name).set_function(limit)
     GATEWAY_SATURATED.labels(name).set_function(saturated)
+    GATEWAY_WAITING.labels(name).set_function(waiting)
 
 
 def forget_gateway(name: str) -> None:
-    for gauge in (GATEWAY_IN_FLIGHT, GATEWAY_LIMIT, GATEWAY_SATURATED):
+    for gauge in (GATEWAY_IN_FLIGHT, GATEWAY_LIMIT, GATEWAY_SATURATED, GATEWAY_WAITING):
         gauge.remove(name)
 
 

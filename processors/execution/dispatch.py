@@ -21,14 +21,16 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception_type,
-    stop_after_attempt,
     wait_exponential_jitter,
 )
 
 from batch_gateway.processors import metrics
-from batch_gateway.processors.execution.flow_control import AdaptiveLimit, waiting_requests
+from batch_gateway.processors.execution.admission import AdmissionGate
+from batch_gateway.processors.execution.fair_share import Flow
+from batch_gateway.processors.execution.flow_control import AdaptiveLimit
 from batch_gateway.results.result_lines import ResultLine, answered, unanswered
 from batch_gateway.settings import GatewaySettings, ProcessorSettings
+from batch_gateway.task_endings import end_tasks
 from batch_gateway.tracing import (
     NO_SPAN,
     AttributeValue,
@@ -40,6 +42,12 @@ from batch_gateway.tracing import (
 )
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+# Set by llm-d's router on a request it shed rather than served.
+DROPPED_HEADER = "x-llm-d-request-dropped-reason"
+# Shed requests are tried again until the batch stops them (its deadline, a cancel); this
+# bounds a server that sheds forever all the same.
+MAX_DROPS = 1000
+ANONYMOUS = Flow("normal", "", "")
 
 
 class _Retryable(Exception):
@@ -61,20 +69,31 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
+class _Dropped(_Retryable):
+    """llm-d's router shed the request (`x-llm-d-request-dropped-reason`): the server is
+    busy with more important traffic. Tried again later, without counting as an attempt."""
+
+
 class _Stopped(Exception):
     """The job stopped (cancel, expiry) before this request got its slot: it is not sent."""
 
 
 class Gateway:
-    """One downstream endpoint: its session and its concurrency limit."""
+    """One downstream endpoint: its session, its concurrency limit and its admission gate."""
 
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(
+        self, name: str, settings: GatewaySettings, weights: Mapping[str, float] | None = None
+    ) -> None:
+        self.name = name
         self.settings = settings
-        self.limit = AdaptiveLimit(settings.max_concurrency, settings.min_concurrency)
+        self.limit = AdaptiveLimit(
+            settings.max_concurrency, settings.min_concurrency, weights=weights
+        )
         self._session: aiohttp.ClientSession | None = None
-        self._monitor: asyncio.Task[None] | None = None
-        # Whether the server's last metrics showed more waiting requests than the threshold.
-        self.saturated = False
+        # Metrics have a session of their own: a pool full of slow requests must never keep
+        # the gate from seeing the server's load.
+        self._metrics_session: aiohttp.ClientSession | None = None
+        self._gate_task: asyncio.Task[None] | None = None
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -92,42 +111,30 @@ class Gateway:
             )
         return self._session
 
-    def watch_saturation(self) -> None:
-        """Poll the server's metrics once a second, if it has any (started on first use)."""
-        if self.settings.metrics_url and self._monitor is None:
+    def watch_load(self) -> None:
+        """Run the admission gate, if the gateway has metrics to read (started on first use)."""
+        if self._gate_task is not None:
+            return
+        self._metrics_session = aiohttp.ClientSession()
+        gate = AdmissionGate(self.name, self.settings, self.limit, self._metrics_session)
+        if gate.enabled:
             # A context of its own: it is started from the first request that needs the
             # gateway, whose batch id, request id and span would otherwise stay with it.
-            self._monitor = asyncio.create_task(
-                self._poll_metrics(), name="saturation-monitor", context=contextvars.Context()
+            self._gate_task = asyncio.create_task(
+                gate.run(), name=f"admission-{self.name}", context=contextvars.Context()
             )
-
-    async def _poll_metrics(self) -> None:
-        while True:
-            try:
-                async with self.session.get(self.settings.metrics_url) as response:
-                    waiting = waiting_requests(await response.text())
-            except (aiohttp.ClientError, TimeoutError, ValueError):
-                waiting = None  # metrics are advice: without them, errors alone steer
-            self.saturated = (
-                waiting is not None and waiting > self.settings.saturation_waiting_threshold
-            )
-            if self.saturated:
-                self.limit.on_overload()
-            await asyncio.sleep(1.0)
 
     async def close(self) -> None:
-        if self._monitor is not None:
-            self._monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._monitor
-        if self._session is not None:
-            await self._session.close()
+        if self._gate_task is not None:
+            await end_tasks([self._gate_task])
+        for session in (self._session, self._metrics_session):
+            if session is not None:
+                await session.close()
 
 
 class Dispatcher:
     def __init__(self, settings: ProcessorSettings) -> None:
         self._settings = settings
-        self._global_limit = asyncio.Semaphore(settings.max_in_flight)
         self._gateways: dict[str, Gateway] = {}
         metrics.admit_models(settings.model_gateways)
         self._names: list[str] = []
@@ -138,25 +145,27 @@ class Dispatcher:
     def gateway(self, settings: GatewaySettings) -> Gateway:
         gateway = self._gateways.get(settings.url)
         if gateway is None:
-            gateway = self._gateways[settings.url] = Gateway(settings)
-            gateway.watch_saturation()
+            # Its metrics are labelled as the settings name it: "global" or its model.
+            name = next(
+                (model for model, s in self._settings.model_gateways.items() if s == settings),
+                "global",
+            )
+            gateway = Gateway(name, settings, self._settings.tenant_weights)
+            self._gateways[settings.url] = gateway
+            gateway.watch_load()
             self._watch(gateway)
         return gateway
 
     def _watch(self, gateway: Gateway) -> None:
-        """Its metrics are labelled as the settings name it: "global" or its model."""
-        name = next(
-            (model for model, s in self._settings.model_gateways.items() if s == gateway.settings),
-            "global",
-        )
         limit = gateway.limit
         metrics.watch_gateway(
-            name,
+            gateway.name,
             lambda: limit.in_flight,
-            lambda: int(limit.limit),
-            lambda: float(gateway.saturated),
+            lambda: 0 if limit.closed else int(limit.limit),
+            lambda: float(limit.closed),
+            lambda: limit.waiting,
         )
-        self._names.append(name)
+        self._names.append(gateway.name)
 
     async def close(self) -> None:
         for name in self._names:
@@ -173,13 +182,14 @@ class Dispatcher:
         headers: Mapping[str, str],
         stop: asyncio.Event | None = None,
         model: str | None = None,
+        flow: Flow = ANONYMOUS,
     ) -> ResultLine | None:
         """Send one request (with retries) and return its result line; None when `stop` was
         set before the request was sent (it waited for a slot, or for a retry). `model`
-        labels its metrics."""
+        labels its metrics; `flow` is whose share of the gateway's slots it waits in."""
         request = metrics.RequestMetrics(model)
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._settings.max_attempts),
+            stop=_AttemptsSpent(self._settings.max_attempts),
             wait=self._wait,
             retry=retry_if_exception_type((_Retryable, aiohttp.ClientConnectionError)),
             before_sleep=request.retried,
@@ -187,12 +197,11 @@ class Dispatcher:
         )
         line: ResultLine
         try:
-            async with self._global_limit:
-                async for attempt in retrying:
-                    with attempt:
-                        line = await self._attempt(
-                            gateway, endpoint, custom_id, body, headers, stop, request
-                        )
+            async for attempt in retrying:
+                with attempt:
+                    line = await self._attempt(
+                        gateway, endpoint, custom_id, body, headers, stop, request, flow
+                    )
         except _Stopped:
             return None
         except _Retryable as last:
@@ -215,9 +224,10 @@ class Dispatcher:
         headers: Mapping[str, str],
         stop: asyncio.Event | None,
         request: metrics.RequestMetrics,
+        flow: Flow,
     ) -> ResultLine:
         # A slot per attempt: a request sleeping in backoff holds none.
-        async with gateway.limit:
+        async with gateway.limit.slot(flow):
             if stop is not None and stop.is_set():
                 raise _Stopped
             try:
@@ -235,6 +245,9 @@ class Dispatcher:
                 raise
         request_id = response.headers.get("x-request-id")
         is_json = response.content_type == "application/json"
+        if DROPPED_HEADER in response.headers:
+            gateway.limit.on_overload()
+            raise _Dropped(response.status, request_id, payload, is_json, _retry_after(response))
         if response.status in RETRYABLE_STATUS:
             gateway.limit.on_overload()
             raise _Retryable(response.status, request_id, payload, is_json, _retry_after(response))
@@ -247,6 +260,20 @@ class Dispatcher:
         if isinstance(error, _Retryable) and error.retry_after is not None:
             return min(error.retry_after, self._settings.backoff_max_seconds)
         return float(self._wait_backoff(state))
+
+
+class _AttemptsSpent:
+    """tenacity's stop: `max_attempts` attempts, not counting those the router shed."""
+
+    def __init__(self, max_attempts: int) -> None:
+        self._max_attempts = max_attempts
+        self._counted = 0
+
+    def __call__(self, state: RetryCallState) -> bool:
+        error = state.outcome.exception() if state.outcome is not None else None
+        if not isinstance(error, _Dropped):
+            self._counted += 1
+        return self._counted >= self._max_attempts or state.attempt_number >= MAX_DROPS
 
 
 def _client_span(

@@ -1,64 +1,92 @@
-"""Adaptive concurrency per gateway (AIMD), so batch traffic yields to interactive traffic.
+"""A gateway's concurrency for batch traffic: AIMD, an admission gate, and fair slots.
 
-The limit starts at the gateway's `max_concurrency` and moves with what the server says:
-each success adds 1/limit (about +1 per round of requests), a 429 or 5xx halves it (at most
-once per `cooldown` so one burst of errors counts once), and so does a saturated server, read
-from its Prometheus metrics (`vllm:num_requests_waiting` above a threshold) when a metrics
-URL is configured. It never leaves [min, max]. Requests wait for a slot in FIFO order.
+The limit starts at the gateway's `max_concurrency` and moves with what the server says: each
+success adds 1/limit (about +1 per round of requests), a 429, 5xx or connection error halves
+it (at most once per `cooldown` so one burst of errors counts once). It never leaves
+[min, max] (ADR 0012).
+
+The admission gate (admission.py) closes the limit while the server's metrics say interactive
+traffic needs the capacity: nothing new is sent, requests in flight finish. Reopened, the limit
+starts again at the minimum and doubles each round (slow start) up to where it was when the
+gate closed, then grows additively: the waiting requests are let in gradually, not at once.
+
+Which waiting request gets a free slot is weighted fair queueing (fair_share.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections import deque
+from collections.abc import AsyncIterator, Mapping
 
-from prometheus_client.parser import text_string_to_metric_families
-
-WAITING_METRIC = "vllm:num_requests_waiting"
+from batch_gateway.processors.execution.fair_share import FairQueue, Flow
 
 
 class AdaptiveLimit:
-    def __init__(self, maximum: int, minimum: int = 1, cooldown_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        maximum: int,
+        minimum: int = 1,
+        cooldown_seconds: float = 1.0,
+        weights: Mapping[str, float] | None = None,
+    ) -> None:
         self.maximum = maximum
         self.minimum = max(1, min(minimum, maximum))
         self.limit = float(maximum)
         self.in_flight = 0
+        self.closed = False
         self._cooldown = cooldown_seconds
         self._last_decrease = 0.0
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        # Slow start grows the limit by 1 per success (doubling per round) below this.
+        self._ramp_to = float(maximum)
+        self._queue = FairQueue(weights)
 
-    async def __aenter__(self) -> None:
-        if self.in_flight >= int(self.limit) or self._waiters:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            except BaseException:
-                if not waiter.cancelled() and waiter.done():
-                    self._release()  # we were handed a slot we will not use
-                elif waiter in self._waiters:
-                    self._waiters.remove(waiter)
-                raise
-        else:
+    @property
+    def waiting(self) -> int:
+        return len(self._queue)
+
+    @contextlib.asynccontextmanager
+    async def slot(self, flow: Flow) -> AsyncIterator[None]:
+        await self.acquire(flow)
+        try:
+            yield
+        finally:
+            self.release()
+
+    async def acquire(self, flow: Flow) -> None:
+        if not self.closed and self.in_flight < int(self.limit) and not self._queue:
             self.in_flight += 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._queue.push(flow, waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # we were handed a slot we will not use
+            else:
+                self._queue.remove(flow, waiter)
+            raise
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._release()
-
-    def _release(self) -> None:
+    def release(self) -> None:
         self.in_flight -= 1
         self._wake()
 
     def _wake(self) -> None:
-        while self._waiters and self.in_flight < int(self.limit):
-            waiter = self._waiters.popleft()
+        while not self.closed and self.in_flight < int(self.limit):
+            waiter = self._queue.pop()
+            if waiter is None:
+                return
             if not waiter.done():
                 self.in_flight += 1
                 waiter.set_result(None)
 
     def on_success(self) -> None:
-        self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
+        if self.limit < self._ramp_to:
+            self.limit = min(self._ramp_to, self.limit + 1.0)
+        else:
+            self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
         self._wake()
 
     def on_overload(self) -> None:
@@ -67,13 +95,17 @@ class AdaptiveLimit:
             return
         self._last_decrease = now
         self.limit = max(float(self.minimum), self.limit / 2)
+        self._ramp_to = self.limit
 
+    def close(self) -> None:
+        """Send nothing new until `open`."""
+        if not self.closed:
+            self.closed = True
+            self._ramp_to = self.limit
 
-def waiting_requests(metrics_text: str) -> float | None:
-    """The sum of `vllm:num_requests_waiting` over every series, or None when absent."""
-    total: float | None = None
-    for family in text_string_to_metric_families(metrics_text):
-        for sample in family.samples:
-            if sample.name == WAITING_METRIC:
-                total = (total or 0.0) + sample.value
-    return total
+    def open(self) -> None:
+        """Send again, from the minimum, ramping up to where the limit was."""
+        if self.closed:
+            self.closed = False
+            self.limit = float(self.minimum)
+            self._wake()

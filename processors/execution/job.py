@@ -38,16 +38,18 @@ from batch_gateway.events.file_aggregate import file_store
 from batch_gateway.logs import batch_context, request_context
 from batch_gateway.processors.execution.chunks import ChunkSink, committed_custom_ids
 from batch_gateway.processors.execution.dispatch import Dispatcher
+from batch_gateway.processors.execution.fair_share import Flow
 from batch_gateway.processors.execution.finalize import end_batch
 from batch_gateway.processors.execution.job_activity import JobActivity
 from batch_gateway.processors.execution.ownership import LostJob, Ownership
+from batch_gateway.processors.execution.priority import DEFAULT_PRIORITY
 from batch_gateway.processors.execution.routing import Routes
 from batch_gateway.processors.metrics import RequestMetrics, job_phase
 from batch_gateway.results.requests import ANY, Request, requests_of
 from batch_gateway.results.result_lines import ResultLine, unanswered
 from batch_gateway.results.stop_lines import StoppedFor, stop_line
 from batch_gateway.secret_store import SecretStore
-from batch_gateway.settings import ProcessorSettings
+from batch_gateway.settings import GatewaySettings, ProcessorSettings
 from batch_gateway.storage import ObjectStorage
 from batch_gateway.task_endings import end_tasks
 from batch_gateway.tracing import AttributeValue, span
@@ -157,6 +159,8 @@ class _Job:
         self._idle = asyncio.Event()
         self._done: set[str] = set()
         self._headers: dict[str, str] = {}
+        state = ownership.state
+        self._flow = Flow(state.priority or DEFAULT_PRIORITY, state.tenant, state.id)
 
     @property
     def state(self) -> BatchState:
@@ -347,6 +351,7 @@ class _Job:
         if gateway.api_key and "authorization" not in headers:
             headers["authorization"] = f"Bearer {gateway.api_key}"
         headers["x-batch-request"] = f"{self.state.id}/{request.custom_id}"
+        headers.update(self._router_hints(gateway))
         return await context.dispatcher.send(
             context.dispatcher.gateway(gateway),
             self.state.endpoint,
@@ -355,7 +360,20 @@ class _Job:
             headers,
             stop=self._stop,
             model=request.model,
+            flow=self._flow,
         )
+
+    def _router_hints(self, gateway: GatewaySettings) -> dict[str, str]:
+        """Headers llm-d's router schedules by (Gateway API Inference Extension): whose
+        request it is, how long until the batch's deadline, and its objective."""
+        hints: dict[str, str] = {}
+        if gateway.router_hints:
+            left = max(0.0, self.state.expires_at - self._context.clock())
+            hints["x-gateway-inference-fairness-id"] = self.state.tenant
+            hints["x-slo-ttft-ms"] = str(int(left * 1000))
+        if gateway.inference_objective:
+            hints["x-gateway-inference-objective"] = gateway.inference_objective
+        return hints
 
     async def _mark_unexecuted(self, input_key: str, stopped_for: StoppedFor) -> None:
         async for request in self._requests(input_key, ANY):

@@ -119,7 +119,9 @@ async def test_a_valid_file_is_validated_and_queued_once_on_its_priority_class(
     # The file's upload and the verdict itself are acknowledged unread.
     assert handled == 3
     assert await _verdicts(event_log, batch_id) == [
-        BatchValidated(validated_at=NOW, total=3, models=["m1", "m2"], priority=priority)
+        BatchValidated(
+            validated_at=NOW, total=3, models=["m1", "m2"], priority=priority, slice_size=500
+        )
     ]
     expected_jobs: dict[str, list[bytes]] = {p: [] for p in PRIORITY_CLASSES}
     expected_jobs[priority] = [batch_id.encode()]

@@ -1,4 +1,5 @@
-"""AIMD concurrency: halve on overload (once per cooldown), creep up on success, FIFO slots."""
+"""AIMD concurrency: halve on overload (once per cooldown), creep up on success, bounded
+slots, and the admission gate's close and gradual reopening."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import asyncio
 
 import pytest
 
+from batch_gateway.processors.execution.admission import Unreadable, load_from_metrics
 from batch_gateway.processors.execution.dispatch import Dispatcher
-from batch_gateway.processors.execution.flow_control import AdaptiveLimit, waiting_requests
+from batch_gateway.processors.execution.fair_share import Flow
+from batch_gateway.processors.execution.flow_control import AdaptiveLimit
 from batch_gateway.settings import GatewaySettings, ProcessorSettings
 from batch_gateway.simulator import SimulatorSettings
 from batch_gateway.simulator.component import running_simulator
@@ -22,6 +25,9 @@ def test_overload_halves_once_per_cooldown_and_never_below_the_minimum() -> None
     for _ in range(10):
         fast.on_overload()
     assert fast.limit == 4
+
+
+FLOW = Flow("normal", "t", "b")
 
 
 def test_success_adds_about_one_per_round_up_to_the_maximum() -> None:
@@ -42,7 +48,7 @@ async def test_slots_are_bounded_by_the_limit_and_handed_out_in_order() -> None:
     release = asyncio.Event()
 
     async def worker(number: int) -> None:
-        async with limit:
+        async with limit.slot(FLOW):
             order.append(number)
             await release.wait()
 
@@ -58,15 +64,15 @@ async def test_slots_are_bounded_by_the_limit_and_handed_out_in_order() -> None:
 
 async def test_a_cancelled_waiter_leaks_no_slot() -> None:
     limit = AdaptiveLimit(maximum=1)
-    await limit.__aenter__()
-    waiter = asyncio.create_task(limit.__aenter__())
+    await limit.acquire(FLOW)
+    waiter = asyncio.create_task(limit.acquire(FLOW))
     await asyncio.sleep(0.01)
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
-    await limit.__aexit__()
-    assert limit.in_flight == 0
-    async with limit:
+    limit.release()
+    assert (limit.in_flight, limit.waiting) == (0, 0)
+    async with limit.slot(FLOW):
         assert limit.in_flight == 1
 
 
@@ -77,7 +83,7 @@ async def test_a_lower_limit_admits_fewer_until_it_grows_again() -> None:
 
     async def worker() -> None:
         nonlocal entered
-        async with limit:
+        async with limit.slot(FLOW):
             entered += 1
             await asyncio.sleep(0.05)
 
@@ -88,16 +94,40 @@ async def test_a_lower_limit_admits_fewer_until_it_grows_again() -> None:
     assert entered == 4
 
 
-def test_waiting_requests_sums_vllm_series_and_is_none_without_them() -> None:
+async def test_a_closed_gate_admits_nothing_and_reopens_from_the_minimum_doubling() -> None:
+    limit = AdaptiveLimit(maximum=16, minimum=1)
+    limit.close()
+    waiting = asyncio.create_task(limit.acquire(FLOW))
+    await asyncio.sleep(0.01)
+    assert (limit.in_flight, limit.waiting) == (0, 1), "closed: nothing new goes out"
+    limit.open()
+    await waiting
+    assert (limit.limit, limit.in_flight) == (1.0, 1)
+    limits = []
+    for _ in range(4):
+        limit.on_success()
+        limits.append(limit.limit)
+    assert limits == [2.0, 3.0, 4.0, 5.0], "slow start: +1 per success, a round doubles it"
+    for _ in range(100):
+        limit.on_success()
+    assert limit.limit == 16, "back to where it was when the gate closed"
+    limit.release()
+
+
+def test_load_sums_the_vllm_series_and_is_unreadable_without_any() -> None:
     text = (
         "# TYPE vllm:num_requests_waiting gauge\n"
         'vllm:num_requests_waiting{model_name="a"} 3.0\n'
         'vllm:num_requests_waiting{model_name="b"} 4.0\n'
         "# TYPE vllm:num_requests_running gauge\n"
         'vllm:num_requests_running{model_name="a"} 9.0\n'
+        "# TYPE vllm:gpu_cache_usage_perc gauge\n"
+        'vllm:gpu_cache_usage_perc{model_name="a"} 0.5\n'
     )
-    assert waiting_requests(text) == 7.0
-    assert waiting_requests("# TYPE other gauge\nother 1\n") is None
+    load = load_from_metrics(text)
+    assert (load.waiting, load.running, load.kv_cache) == (7.0, 9.0, 0.5)
+    with pytest.raises(Unreadable):
+        load_from_metrics("# TYPE other gauge\nother 1\n")
 
 
 async def test_a_saturated_server_makes_the_dispatcher_back_off() -> None:
@@ -122,7 +152,7 @@ async def test_a_saturated_server_makes_the_dispatcher_back_off() -> None:
             ]
             sending = asyncio.gather(*sends)
             await asyncio.sleep(1.2)
-            assert gateway.limit.limit < 12
+            assert gateway.limit.closed or gateway.limit.limit < 12
             lines = await sending
         finally:
             await dispatcher.close()

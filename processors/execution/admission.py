@@ -1,0 +1,185 @@
+"""Metrics-driven admission: batch requests go out only while the inference servers have room.
+
+The gate reads the server's load every `metrics_poll_seconds`, from its own Prometheus
+endpoint (`metrics_url`: vLLM's `/metrics`, summed over every series) or from a Prometheus
+server that sees a whole llm-d pool (`prometheus_url`, one PromQL query per signal). It closes
+the gateway's limit (flow_control.py) while any signal is over its threshold:
+- `vllm:num_requests_waiting` above `saturation_waiting_threshold` (requests queue already),
+- `vllm:num_requests_running` above `max_running` (0: not used), leaving the rest of the
+  server's slots to interactive traffic,
+- `vllm:kv_cache_usage_perc` (older vLLM: `vllm:gpu_cache_usage_perc`) above
+  `max_kv_cache_usage` (1: not used),
+and opens it again (gradually) once every signal is back under. Metrics that cannot be read
+(the endpoint down, an error answer, none of the signals present) keep the gate as it was for
+`metrics_grace_seconds`, then close it: batch traffic fails closed rather than flood a server
+it cannot see. Both are logged and counted (ADR 0030).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import NamedTuple
+
+import aiohttp
+import msgspec
+from prometheus_client.parser import text_string_to_metric_families
+
+from batch_gateway.processors import metrics
+from batch_gateway.processors.execution.flow_control import AdaptiveLimit
+from batch_gateway.settings import GatewaySettings
+
+logger = logging.getLogger(__name__)
+
+WAITING = "vllm:num_requests_waiting"
+RUNNING = "vllm:num_requests_running"
+KV_CACHE = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
+
+
+class Load(NamedTuple):
+    """What the server reports; None for a signal it does not report."""
+
+    waiting: float | None
+    running: float | None
+    kv_cache: float | None
+
+
+class Unreadable(Exception):
+    """The metrics could not be read or held none of the signals."""
+
+
+def load_from_metrics(text: str) -> Load:
+    """The signals of a Prometheus text exposition, each summed over its series."""
+    sums: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in (WAITING, RUNNING, *KV_CACHE):
+                sums[sample.name] = sums.get(sample.name, 0.0) + sample.value
+    kv = next((sums[name] for name in KV_CACHE if name in sums), None)
+    load = Load(sums.get(WAITING), sums.get(RUNNING), kv)
+    if load == Load(None, None, None):
+        raise Unreadable("none of the vLLM load metrics is there")
+    return load
+
+
+class _Sample(msgspec.Struct):
+    value: tuple[float, str]
+
+
+class _Vector(msgspec.Struct):
+    result: list[_Sample]
+
+
+class _QueryAnswer(msgspec.Struct):
+    status: str
+    data: _Vector | None = None
+
+
+_decode_answer = msgspec.json.Decoder(_QueryAnswer).decode
+
+
+def value_of_query_answer(body: bytes) -> float | None:
+    """The sum of an instant query's vector (Prometheus HTTP API); None when it is empty."""
+    answer = _decode_answer(body)
+    if answer.status != "success" or answer.data is None:
+        raise Unreadable(f"the query failed: {body[:200]!r}")
+    if not answer.data.result:
+        return None
+    return sum(float(sample.value[1]) for sample in answer.data.result)
+
+
+class AdmissionGate:
+    def __init__(
+        self,
+        name: str,
+        settings: GatewaySettings,
+        limit: AdaptiveLimit,
+        session: aiohttp.ClientSession,
+    ) -> None:
+        self._name = name
+        self._settings = settings
+        self._limit = limit
+        self._session = session
+        self._last_read = time.monotonic()
+        self._failing = False
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._settings.metrics_url or self._settings.prometheus_url)
+
+    async def run(self) -> None:
+        """Poll until cancelled (the gateway closes)."""
+        while True:
+            await self.check()
+            await asyncio.sleep(self._settings.metrics_poll_seconds)
+
+    async def check(self) -> None:
+        try:
+            load = await self._read()
+        except (aiohttp.ClientError, TimeoutError, ValueError, Unreadable) as error:
+            self._unreadable(error)
+            return
+        if self._failing:
+            logger.info("metrics of gateway %s readable again", self._name)
+            self._failing = False
+        self._last_read = time.monotonic()
+        over = self.over(load)
+        if over and not self._limit.closed:
+            logger.info("gateway %s saturated (%s): admission closed", self._name, over)
+            self._limit.close()
+        elif not over and self._limit.closed:
+            logger.info("gateway %s has room again: admission reopens gradually", self._name)
+            self._limit.open()
+
+    def over(self, load: Load) -> str:
+        """Which signals are over their thresholds ("" when none)."""
+        settings = self._settings
+        reasons = []
+        if load.waiting is not None and load.waiting > settings.saturation_waiting_threshold:
+            reasons.append(f"{load.waiting:g} waiting")
+        if (
+            settings.max_running
+            and load.running is not None
+            and load.running > settings.max_running
+        ):
+            reasons.append(f"{load.running:g} running")
+        if load.kv_cache is not None and load.kv_cache > settings.max_kv_cache_usage:
+            reasons.append(f"KV cache {load.kv_cache:.0%} used")
+        return ", ".join(reasons)
+
+    def _unreadable(self, error: Exception) -> None:
+        metrics.ADMISSION_METRICS_FAILURES.labels(self._name).inc()
+        if not self._failing:
+            logger.warning("metrics of gateway %s unreadable: %s", self._name, error)
+            self._failing = True
+        past_grace = time.monotonic() - self._last_read > self._settings.metrics_grace_seconds
+        if past_grace and not self._limit.closed:
+            logger.warning("gateway %s: no metrics for too long, admission closed", self._name)
+            self._limit.close()
+
+    async def _read(self) -> Load:
+        settings = self._settings
+        timeout = aiohttp.ClientTimeout(total=max(1.0, settings.metrics_poll_seconds * 2))
+        if not settings.prometheus_url:
+            async with self._session.get(settings.metrics_url, timeout=timeout) as response:
+                response.raise_for_status()
+                return load_from_metrics(await response.text())
+        queries = (
+            settings.prometheus_waiting_query,
+            settings.prometheus_running_query,
+            settings.prometheus_kv_cache_query,
+        )
+        values: list[float | None] = []
+        url = settings.prometheus_url.rstrip("/") + "/api/v1/query"
+        for query in queries:
+            if not query:
+                values.append(None)
+                continue
+            async with self._session.get(url, params={"query": query}, timeout=timeout) as response:
+                response.raise_for_status()
+                values.append(value_of_query_answer(await response.read()))
+        load = Load(*values)
+        if load == Load(None, None, None):
+            raise Unreadable("every query came back empty")
+        return load
