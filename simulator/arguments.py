@@ -32,6 +32,26 @@ _FLAGS: dict[str, tuple[str, type, str]] = {
         float,
         "share of requests whose connection is dropped unanswered",
     ),
+    "--rate-dropped": (
+        "rate_dropped",
+        float,
+        "share of requests shed as llm-d's router does (429 + x-llm-d-request-dropped-reason)",
+    ),
+    "--prompt-token-latency": (
+        "latency_per_prompt_token_seconds",
+        float,
+        "prefill seconds per prompt token the prefix cache does not hold (default 0)",
+    ),
+    "--load-slowdown": (
+        "load_slowdown",
+        float,
+        "decoding slows by this factor times the share of busy slots (default 0)",
+    ),
+    "--prefix-cache-size": (
+        "prefix_cache_size",
+        int,
+        "prompt prefixes the prefix cache holds, least recently used out (default 0: none)",
+    ),
     "--timeout": ("timeout_seconds", float, "how long a timed-out request is held (default 30)"),
     "--retry-after": ("retry_after_seconds", int, "Retry-After of a 429, seconds (default 1)"),
     "--seed": ("seed", int, "make injected faults and jitter reproducible"),

@@ -45,10 +45,17 @@ class Dice:
                 return kind
         return None
 
-    def latency(self, behaviour: Behaviour, output_tokens: int) -> float:
-        """Seconds to spend on a request that produces `output_tokens`."""
+    def latency(
+        self, behaviour: Behaviour, output_tokens: int, prefill_tokens: int = 0, load: float = 0.0
+    ) -> float:
+        """Seconds to spend on a request that prefills `prefill_tokens` (its prompt less what
+        the prefix cache holds) and produces `output_tokens` while `load` (0 to 1) of the
+        server's slots are busy."""
+        decoding = output_tokens * behaviour.latency_per_output_token_seconds
         seconds = (
-            behaviour.latency_seconds + output_tokens * behaviour.latency_per_output_token_seconds
+            behaviour.latency_seconds
+            + prefill_tokens * behaviour.latency_per_prompt_token_seconds
+            + decoding * (1.0 + behaviour.load_slowdown * load)
         )
         if seconds <= 0.0:
             return 0.0

@@ -21,6 +21,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from batch_gateway.simulator.capacity import Slots
+from batch_gateway.simulator.prefix_cache import PrefixCache
 
 # vLLM's buckets for end-to-end latency, with finer ones below 0.3 s for a fast simulator.
 LATENCY_BUCKETS = (
@@ -56,6 +57,7 @@ class ModelFigures:
 class SimulatorMetrics(Collector):
     def __init__(self) -> None:
         self.models: dict[str, ModelFigures] = {}
+        self.prefix_cache: PrefixCache | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
@@ -115,3 +117,15 @@ class SimulatorMetrics(Collector):
                 buckets.append((label, cumulative))
             latency.add_metric([name], buckets, figures.latency_sum)
         yield from (running, waiting, kv_cache, success, prompt, generation, latency)
+        if self.prefix_cache is not None and self.prefix_cache.size:
+            # vLLM counts both in tokens, over the whole server.
+            yield CounterMetricFamily(
+                "vllm:prefix_cache_queries",
+                "Prefix cache queries, in tokens.",
+                value=self.prefix_cache.queried_tokens,
+            )
+            yield CounterMetricFamily(
+                "vllm:prefix_cache_hits",
+                "Prefix cache hits, in tokens.",
+                value=self.prefix_cache.hit_tokens,
+            )

@@ -79,6 +79,11 @@ class Job(msgspec.Struct):
     # How many texts the request generates (n choices x prompts); 0 for embeddings, moderations.
     outputs: int
     request: Any
+    # What a prefix cache may hold of the prompt (a chat's first message, when more follow),
+    # and how many of its tokens it held for this request.
+    prefix: str | None = None
+    prefix_tokens: int = 0
+    cached_tokens: int = 0
 
     @property
     def finish_reason(self) -> str:
@@ -119,7 +124,11 @@ def read_chat(raw: bytes) -> Job:
     requested = request.max_completion_tokens
     if requested is None:
         requested = request.max_tokens
-    return Job(request.model, chat_prompt_tokens(request), requested, request.n, request)
+    job = Job(request.model, chat_prompt_tokens(request), requested, request.n, request)
+    first = request.messages[0].content if len(request.messages) > 1 else None
+    if isinstance(first, str):
+        job.prefix, job.prefix_tokens = first, len(first.split())
+    return job
 
 
 def write_chat(job: Job, tokens: int, created: int) -> bodies.ChatCompletion:
@@ -137,6 +146,7 @@ def write_chat(job: Job, tokens: int, created: int) -> bodies.ChatCompletion:
         prompt_tokens=job.prompt_tokens,
         completion_tokens=completion_tokens,
         total_tokens=job.prompt_tokens + completion_tokens,
+        prompt_tokens_details=bodies.PromptTokensDetails(cached_tokens=job.cached_tokens),
     )
     return bodies.ChatCompletion(
         id=new_id("chatcmpl-"), created=created, model=job.model, choices=choices, usage=usage

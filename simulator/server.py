@@ -22,9 +22,10 @@ from batch_gateway.simulator.capacity import Slots
 from batch_gateway.simulator.faults import Dice
 from batch_gateway.simulator.inputs import InvalidBody
 from batch_gateway.simulator.metrics import SimulatorMetrics
+from batch_gateway.simulator.prefix_cache import PrefixCache
 from batch_gateway.simulator.responses import ENDPOINTS, Endpoint
 from batch_gateway.simulator.settings import SimulatorSettings, behaviour_for
-from batch_gateway.simulator.stats import BATCH_REQUEST_HEADER, RequestCounter
+from batch_gateway.simulator.stats import BATCH_REQUEST_HEADER, DROPPED_HEADER, RequestCounter
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -46,6 +47,8 @@ class Simulator:
             name: behaviour_for(settings, model) for name, model in settings.models.items()
         }
         self._slots = Slots(settings.capacity)
+        self._prefix_cache = PrefixCache(settings.prefix_cache_size)
+        self.metrics.prefix_cache = self._prefix_cache
         self._model_slots = {
             name: Slots(model.capacity)
             for name, model in settings.models.items()
@@ -91,6 +94,7 @@ class Simulator:
         started = time.monotonic()
         key = request.headers.get(BATCH_REQUEST_HEADER)
         attempt = self.counter.received(path, key, request.headers.get("traceparent"))
+        self.counter.hints(request.headers)
         try:
             job = endpoint.read(await request.read())
         except InvalidBody as invalid:
@@ -112,7 +116,10 @@ class Simulator:
             figures.waiting -= 1
         figures.running += 1
         try:
-            delay = self.dice.latency(behaviour, tokens)
+            job.cached_tokens = self._prefix_cache.lookup(job.prefix, job.prefix_tokens)
+            prefill = job.prompt_tokens - job.cached_tokens
+            load = slots.running / slots.capacity
+            delay = self.dice.latency(behaviour, tokens, prefill, load)
             if delay > 0.0:
                 await asyncio.sleep(delay)
         finally:
@@ -149,6 +156,14 @@ class Simulator:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), self.settings.timeout_seconds)
             return self._error(504, "The request timed out (injected).", "timeout", code="timeout")
+        if fault == "dropped":
+            return self._error(
+                429,
+                "The request was shed by the router (injected).",
+                "requests",
+                code="rate_limit_exceeded",
+                headers={DROPPED_HEADER: "sheddable request dropped under saturation"},
+            )
         # "disconnect": drop the connection without a byte of response. aiohttp then fails to
         # write the response below and gives up quietly (a ConnectionError it expects).
         self.counter.answered("disconnect")

@@ -16,7 +16,8 @@ Slots = Annotated[int, msgspec.Meta(ge=1)]
 Tokens = Annotated[int, msgspec.Meta(ge=0)]
 
 # The fault kinds, in the order their rates are stacked on one uniform draw (see faults.py).
-FAULT_KINDS = ("429", "500", "503", "timeout", "disconnect")
+# New kinds go last: a seeded run keeps drawing the same faults for the older ones.
+FAULT_KINDS = ("429", "500", "503", "timeout", "disconnect", "dropped")
 
 
 class ModelBehaviour(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -34,6 +35,7 @@ class ModelBehaviour(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     rate_503: Rate | None = None
     rate_timeout: Rate | None = None
     rate_disconnect: Rate | None = None
+    rate_dropped: Rate | None = None
 
 
 class SimulatorSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -48,6 +50,12 @@ class SimulatorSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     jitter: Rate = 0.0
     # Requests served at once; the rest wait in FIFO order, as in a real server's queue.
     capacity: Slots = 256
+    # A shared server (ADR 0010): prefill time per prompt token not found in the prefix cache,
+    # decoding slowed by load (per-token time x (1 + load_slowdown x running / capacity)), and
+    # a prefix cache of this many prompt prefixes (0: none).
+    latency_per_prompt_token_seconds: NonNegative = 0.0
+    load_slowdown: NonNegative = 0.0
+    prefix_cache_size: Annotated[int, msgspec.Meta(ge=0)] = 0
     # Injected faults, each a probability per request; together at most 1.
     rate_429: Rate = 0.0
     rate_500: Rate = 0.0
@@ -56,6 +64,9 @@ class SimulatorSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     rate_timeout: Rate = 0.0
     # A disconnected request has its connection dropped without any response.
     rate_disconnect: Rate = 0.0
+    # A dropped request is shed as llm-d's router does: 429 with
+    # `x-llm-d-request-dropped-reason`.
+    rate_dropped: Rate = 0.0
     timeout_seconds: NonNegative = 30.0
     retry_after_seconds: Annotated[int, msgspec.Meta(ge=0)] = 1
     # Makes injected faults and jitter reproducible (see faults.py for how).
@@ -89,6 +100,8 @@ class Behaviour(msgspec.Struct, frozen=True, kw_only=True):
 
     latency_seconds: float
     latency_per_output_token_seconds: float
+    latency_per_prompt_token_seconds: float
+    load_slowdown: float
     jitter: float
     max_output_tokens: int
     # Cumulative thresholds of FAULT_KINDS on a uniform draw in [0, 1).
@@ -109,6 +122,8 @@ def behaviour_for(settings: SimulatorSettings, model: ModelBehaviour | None) -> 
     return Behaviour(
         latency_seconds=pick("latency_seconds"),
         latency_per_output_token_seconds=pick("latency_per_output_token_seconds"),
+        latency_per_prompt_token_seconds=settings.latency_per_prompt_token_seconds,
+        load_slowdown=settings.load_slowdown,
         jitter=pick("jitter"),
         max_output_tokens=int(pick("max_output_tokens")),
         fault_thresholds=tuple(thresholds),

@@ -3,14 +3,23 @@
 Processors send `X-Batch-Request: <batch_id>/<custom_id>`; counting each value tells a crash test
 how often each request of a batch reached the server (at most the in-flight window twice).
 Requests are also counted per trace id of their W3C `traceparent` header, which tells a tracing
-test that the trace of a batch's create call reached the inference server.
+test that the trace of a batch's create call reached the inference server. The router hints
+of llm-d's Gateway API Inference Extension are counted by value (fairness id, objective) or
+by presence (the SLO), which tells a test that the processors sent them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import msgspec
 
 BATCH_REQUEST_HEADER = "X-Batch-Request"
+FAIRNESS_HEADER = "x-gateway-inference-fairness-id"
+OBJECTIVE_HEADER = "x-gateway-inference-objective"
+SLO_HEADER = "x-slo-ttft-ms"
+# What llm-d's router sets on a request it shed.
+DROPPED_HEADER = "x-llm-d-request-dropped-reason"
 
 
 class SimulatorStats(msgspec.Struct, kw_only=True):
@@ -24,6 +33,10 @@ class SimulatorStats(msgspec.Struct, kw_only=True):
     by_batch_request: dict[str, int] = msgspec.field(default_factory=dict)
     # Requests received per trace id of their traceparent header (none without one).
     by_trace_id: dict[str, int] = msgspec.field(default_factory=dict)
+    # Router hints: requests per fairness id and per objective, and requests with an SLO.
+    by_fairness_id: dict[str, int] = msgspec.field(default_factory=dict)
+    by_objective: dict[str, int] = msgspec.field(default_factory=dict)
+    with_slo: int = 0
 
 
 class RequestCounter:
@@ -47,6 +60,18 @@ class RequestCounter:
         stats.by_batch_request[batch_request] = seen
         return seen
 
+    def hints(self, headers: Mapping[str, str]) -> None:
+        stats = self._stats
+        for header, counts in (
+            (FAIRNESS_HEADER, stats.by_fairness_id),
+            (OBJECTIVE_HEADER, stats.by_objective),
+        ):
+            value = headers.get(header)
+            if value is not None:
+                counts[value] = counts.get(value, 0) + 1
+        if SLO_HEADER in headers:
+            stats.with_slo += 1
+
     def answered(self, status: str) -> None:
         by_status = self._stats.by_status
         by_status[status] = by_status.get(status, 0) + 1
@@ -59,6 +84,9 @@ class RequestCounter:
             by_status=dict(stats.by_status),
             by_batch_request=dict(stats.by_batch_request),
             by_trace_id=dict(stats.by_trace_id),
+            by_fairness_id=dict(stats.by_fairness_id),
+            by_objective=dict(stats.by_objective),
+            with_slo=stats.with_slo,
         )
 
     def reset(self) -> None:

@@ -62,6 +62,9 @@ async def test_stats_count_each_batch_request(
         "by_status": {"200": 5, "400": 1, "404": 1},
         "by_batch_request": {"batch_a/r1": 2, "batch_a/r2": 1},
         "by_trace_id": {"0af7651916cd43dd8448eb211c80319c": 1},
+        "by_fairness_id": {},
+        "by_objective": {},
+        "with_slo": 0,
     }
     assert simulator.stats().by_batch_request == stats["by_batch_request"]
     async with http.post(simulator.url + "/stats/reset") as response:
