@@ -208,6 +208,9 @@ class ProcessorSettings(CommonSettings, frozen=True, kw_only=True, forbid_unknow
     max_slices_per_batch: Annotated[int, msgspec.Meta(ge=1)] = 2
     # Requests one job (slice) holds in flight or awaiting their commit.
     max_in_flight: Annotated[int, msgspec.Meta(ge=1)] = 512
+    # A job sends requests sharing a prompt prefix together (the server's prefix cache hits),
+    # ordering buffers of this many bytes of request bodies; 0 sends them in file order.
+    prefix_order_bytes: Annotated[int, msgspec.Meta(ge=0)] = 8 * 1024 * 1024
     # Relative shares of the inference gateways' capacity per tenant (default 1 each); a
     # tenant's share is split equally between its running batches (ADR 0030).
     tenant_weights: dict[str, Annotated[float, msgspec.Meta(gt=0)]] = msgspec.field(

@@ -10,6 +10,8 @@ class Slots:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.running = 0
+        # The most requests served at once since the start (or the last reset of the stats).
+        self.peak = 0
         # asyncio.Semaphore wakes its waiters in FIFO order, and `acquire` does not yield when a
         # slot is free: a request that need not wait is never seen waiting by a metrics scrape.
         self._semaphore = asyncio.Semaphore(capacity)
@@ -17,6 +19,7 @@ class Slots:
     async def acquire(self) -> None:
         await self._semaphore.acquire()
         self.running += 1
+        self.peak = max(self.peak, self.running)
 
     def release(self) -> None:
         self.running -= 1

@@ -36,7 +36,7 @@ class RunningSimulator:
 
     def stats(self) -> SimulatorStats:
         """A copy of what the simulator has received and answered so far (as `GET /stats`)."""
-        return self._simulator.counter.snapshot()
+        return self._simulator.stats()
 
     def reset_stats(self) -> None:
         """As `POST /stats/reset`: forget the counts and restart the seeded sequences."""

@@ -25,7 +25,12 @@ from batch_gateway.simulator.metrics import SimulatorMetrics
 from batch_gateway.simulator.prefix_cache import PrefixCache
 from batch_gateway.simulator.responses import ENDPOINTS, Endpoint
 from batch_gateway.simulator.settings import SimulatorSettings, behaviour_for
-from batch_gateway.simulator.stats import BATCH_REQUEST_HEADER, DROPPED_HEADER, RequestCounter
+from batch_gateway.simulator.stats import (
+    BATCH_REQUEST_HEADER,
+    DROPPED_HEADER,
+    RequestCounter,
+    SimulatorStats,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -74,10 +79,14 @@ class Simulator:
         app.on_shutdown.append(self._on_shutdown)
         return app
 
+    def stats(self) -> SimulatorStats:
+        return msgspec.structs.replace(self.counter.snapshot(), peak_running=self._slots.peak)
+
     def reset_stats(self) -> None:
         """Forget what was received, and restart the fault and jitter sequences."""
         self.counter.reset()
         self.dice.reset()
+        self._slots.peak = self._slots.running
 
     def _inference(self, path: str, endpoint: Endpoint) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
@@ -224,7 +233,7 @@ class Simulator:
         )
 
     async def _stats(self, _: web.Request) -> web.Response:
-        return web.Response(body=_encoder.encode(self.counter.snapshot()), headers=_JSON)
+        return web.Response(body=_encoder.encode(self.stats()), headers=_JSON)
 
     async def _reset_stats(self, _: web.Request) -> web.Response:
         self.reset_stats()

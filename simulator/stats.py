@@ -37,6 +37,8 @@ class SimulatorStats(msgspec.Struct, kw_only=True):
     by_fairness_id: dict[str, int] = msgspec.field(default_factory=dict)
     by_objective: dict[str, int] = msgspec.field(default_factory=dict)
     with_slo: int = 0
+    # The most requests served at once (over the server-wide slots).
+    peak_running: int = 0
 
 
 class RequestCounter:

@@ -42,6 +42,7 @@ from batch_gateway.processors.execution.fair_share import Flow
 from batch_gateway.processors.execution.finalize import end_batch
 from batch_gateway.processors.execution.job_activity import JobActivity
 from batch_gateway.processors.execution.ownership import LostJob, Ownership
+from batch_gateway.processors.execution.prefix_order import prefix_ordered
 from batch_gateway.processors.execution.priority import DEFAULT_PRIORITY
 from batch_gateway.processors.execution.routing import Routes
 from batch_gateway.processors.metrics import RequestMetrics, job_phase
@@ -286,7 +287,9 @@ class _Job:
         return requests_of(storage, input_key, model=model, skip=skip, first=first, end=end)
 
     async def _dispatch_model(self, input_key: str, model: str | object) -> None:
-        async for request in self._requests(input_key, model):
+        requests = self._requests(input_key, model)
+        ordered = prefix_ordered(requests, self._context.settings.prefix_order_bytes)
+        async for request in ordered:
             await self._window.acquire()
             if self._stop.is_set():
                 self._window.release()

@@ -65,6 +65,7 @@ async def test_stats_count_each_batch_request(
         "by_fairness_id": {},
         "by_objective": {},
         "with_slo": 0,
+        "peak_running": 1,
     }
     assert simulator.stats().by_batch_request == stats["by_batch_request"]
     async with http.post(simulator.url + "/stats/reset") as response:
