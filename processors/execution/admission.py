@@ -3,13 +3,15 @@
 The gate reads the server's load every `metrics_poll_seconds`, from its own Prometheus
 endpoint (`metrics_url`: vLLM's `/metrics`, summed over every series) or from a Prometheus
 server that sees a whole llm-d pool (`prometheus_url`, one PromQL query per signal). It closes
-the gateway's limit (flow_control.py) while any signal is over its threshold:
+the gateway's limit (flow_control.py) while a signal is over its threshold:
 - `vllm:num_requests_waiting` above `saturation_waiting_threshold` (requests queue already),
-- `vllm:num_requests_running` above `max_running` (0: not used), leaving the rest of the
-  server's slots to interactive traffic,
 - `vllm:kv_cache_usage_perc` (older vLLM: `vllm:gpu_cache_usage_perc`) above
   `max_kv_cache_usage` (1: not used),
-and opens it again (gradually) once every signal is back under. Metrics that cannot be read
+and otherwise caps batch requests in flight at what `max_running` leaves: `max_running` less
+what runs on the server that is not ours (`vllm:num_requests_running` less our requests in
+flight), so interactive traffic keeps the rest of the server's slots (0: no cap). Several
+processors each computing this together fill the server up to `max_running`. A cap that rises
+does so gradually (flow_control.py). Metrics that cannot be read
 (the endpoint down, an error answer, none of the signals present) keep the gate as it was for
 `metrics_grace_seconds`, then close it: batch traffic fails closed rather than flood a server
 it cannot see. Both are logged and counted (ADR 0030).
@@ -124,13 +126,20 @@ class AdmissionGate:
             logger.info("metrics of gateway %s readable again", self._name)
             self._failing = False
         self._last_read = time.monotonic()
+        was_closed = self._limit.closed
         over = self.over(load)
-        if over and not self._limit.closed:
-            logger.info("gateway %s saturated (%s): admission closed", self._name, over)
-            self._limit.close()
-        elif not over and self._limit.closed:
+        self._limit.admit(0.0 if over else self.room(load))
+        if self._limit.closed and not was_closed:
+            logger.info("gateway %s saturated (%s): admission closed", self._name, over or "full")
+        elif was_closed and not self._limit.closed:
             logger.info("gateway %s has room again: admission reopens gradually", self._name)
-            self._limit.open()
+
+    def room(self, load: Load) -> float:
+        """How many batch requests may be in flight, by `max_running`."""
+        if not self._settings.max_running or load.running is None:
+            return float("inf")
+        others = max(0.0, load.running - self._limit.in_flight)
+        return self._settings.max_running - others
 
     def over(self, load: Load) -> str:
         """Which signals are over their thresholds ("" when none)."""
@@ -156,7 +165,7 @@ class AdmissionGate:
         past_grace = time.monotonic() - self._last_read > self._settings.metrics_grace_seconds
         if past_grace and not self._limit.closed:
             logger.warning("gateway %s: no metrics for too long, admission closed", self._name)
-            self._limit.close()
+            self._limit.admit(0.0)
 
     async def _read(self) -> Load:
         settings = self._settings

@@ -161,7 +161,7 @@ class Dispatcher:
         metrics.watch_gateway(
             gateway.name,
             lambda: limit.in_flight,
-            lambda: 0 if limit.closed else int(limit.limit),
+            lambda: limit.room,
             lambda: float(limit.closed),
             lambda: limit.waiting,
         )

@@ -5,10 +5,12 @@ success adds 1/limit (about +1 per round of requests), a 429, 5xx or connection 
 it (at most once per `cooldown` so one burst of errors counts once). It never leaves
 [min, max] (ADR 0012).
 
-The admission gate (admission.py) closes the limit while the server's metrics say interactive
-traffic needs the capacity: nothing new is sent, requests in flight finish. Reopened, the limit
-starts again at the minimum and doubles each round (slow start) up to where it was when the
-gate closed, then grows additively: the waiting requests are let in gradually, not at once.
+On top, the admission gate (admission.py) sets a cap from the server's metrics: 0 (closed)
+while interactive traffic needs the whole server, else what the server has room for. Nothing
+new is sent past the cap; requests in flight finish. A cap that rises does so gradually: from
+the minimum when it was closed, doubling at most at each reading, so the waiting requests are
+let in step by step, never all at once. After an overload (above) the limit also comes back
+by slow start, +1 per success, up to where it was.
 
 Which waiting request gets a free slot is weighted fair queueing (fair_share.py).
 """
@@ -35,16 +37,24 @@ class AdaptiveLimit:
         self.minimum = max(1, min(minimum, maximum))
         self.limit = float(maximum)
         self.in_flight = 0
-        self.closed = False
+        # The admission gate's cap; unlimited until a gate sets one.
+        self.cap = float("inf")
         self._cooldown = cooldown_seconds
         self._last_decrease = 0.0
-        # Slow start grows the limit by 1 per success (doubling per round) below this.
-        self._ramp_to = float(maximum)
         self._queue = FairQueue(weights)
 
     @property
     def waiting(self) -> int:
         return len(self._queue)
+
+    @property
+    def closed(self) -> bool:
+        return self.cap < 1.0
+
+    @property
+    def room(self) -> int:
+        """Requests that may be in flight now."""
+        return int(min(self.limit, self.cap))
 
     @contextlib.asynccontextmanager
     async def slot(self, flow: Flow) -> AsyncIterator[None]:
@@ -55,7 +65,7 @@ class AdaptiveLimit:
             self.release()
 
     async def acquire(self, flow: Flow) -> None:
-        if not self.closed and self.in_flight < int(self.limit) and not self._queue:
+        if self.in_flight < self.room and not self._queue:
             self.in_flight += 1
             return
         waiter = asyncio.get_running_loop().create_future()
@@ -74,7 +84,7 @@ class AdaptiveLimit:
         self._wake()
 
     def _wake(self) -> None:
-        while not self.closed and self.in_flight < int(self.limit):
+        while self.in_flight < self.room:
             waiter = self._queue.pop()
             if waiter is None:
                 return
@@ -83,10 +93,7 @@ class AdaptiveLimit:
                 waiter.set_result(None)
 
     def on_success(self) -> None:
-        if self.limit < self._ramp_to:
-            self.limit = min(self._ramp_to, self.limit + 1.0)
-        else:
-            self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
+        self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
         self._wake()
 
     def on_overload(self) -> None:
@@ -95,17 +102,12 @@ class AdaptiveLimit:
             return
         self._last_decrease = now
         self.limit = max(float(self.minimum), self.limit / 2)
-        self._ramp_to = self.limit
 
-    def close(self) -> None:
-        """Send nothing new until `open`."""
-        if not self.closed:
-            self.closed = True
-            self._ramp_to = self.limit
-
-    def open(self) -> None:
-        """Send again, from the minimum, ramping up to where the limit was."""
-        if self.closed:
-            self.closed = False
-            self.limit = float(self.minimum)
-            self._wake()
+    def admit(self, target: float) -> None:
+        """The admission gate's reading: at most `target` in flight (0 closes). Lower takes
+        effect at once; higher is reached by doubling from the minimum at each reading."""
+        if target <= self.cap:
+            self.cap = max(0.0, target)
+        else:
+            self.cap = min(target, max(float(self.minimum), self.cap * 2))
+        self._wake()

@@ -11,8 +11,14 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 import pytest
 
-from batch_gateway.processors.execution.admission import Unreadable, value_of_query_answer
+from batch_gateway.processors.execution.admission import (
+    AdmissionGate,
+    Load,
+    Unreadable,
+    value_of_query_answer,
+)
 from batch_gateway.processors.execution.dispatch import Dispatcher, Gateway
+from batch_gateway.processors.execution.flow_control import AdaptiveLimit
 from batch_gateway.settings import GatewaySettings, ProcessorSettings
 from batch_gateway.simulator import ModelBehaviour, RunningSimulator, SimulatorSettings
 from batch_gateway.simulator.component import running_simulator
@@ -77,7 +83,7 @@ async def test_the_gate_closes_on_saturation_sends_nothing_and_reopens_gradually
             responses = await asyncio.gather(*busy)
             recovered = time.monotonic()
             reopening = await _within(2.0, lambda: not gateway.limit.closed)
-            assert gateway.limit.limit <= 2, "reopened at the minimum, not all at once"
+            assert gateway.limit.cap <= 2, "reopened at the minimum, not all at once"
             line = await asyncio.wait_for(sending, 5)
             for response in responses:
                 response.release()
@@ -118,3 +124,14 @@ def test_a_prometheus_answer_is_summed_and_a_failed_query_is_unreadable() -> Non
     assert value_of_query_answer(empty) is None
     with pytest.raises(Unreadable):
         value_of_query_answer(b'{"status":"error","errorType":"bad_data","error":"parse"}')
+
+
+async def test_the_cap_is_max_running_less_what_runs_that_is_not_ours() -> None:
+    limit = AdaptiveLimit(maximum=64)
+    limit.in_flight = 10  # ours, as the server counts them among its running requests
+    settings = GatewaySettings(url="http://127.0.0.1:1", max_running=24)
+    async with aiohttp.ClientSession() as session:
+        gate = AdmissionGate("g", settings, limit, session)
+        assert gate.room(Load(waiting=0, running=16, kv_cache=None)) == 18  # 6 interactive
+        assert gate.room(Load(waiting=0, running=40, kv_cache=None)) == -6  # closes
+        assert gate.over(Load(waiting=9, running=0, kv_cache=None)) == "9 waiting"

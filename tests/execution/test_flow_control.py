@@ -94,23 +94,20 @@ async def test_a_lower_limit_admits_fewer_until_it_grows_again() -> None:
     assert entered == 4
 
 
-async def test_a_closed_gate_admits_nothing_and_reopens_from_the_minimum_doubling() -> None:
-    limit = AdaptiveLimit(maximum=16, minimum=1)
-    limit.close()
+async def test_a_closed_gate_admits_nothing_and_a_rising_cap_doubles_from_the_minimum() -> None:
+    limit = AdaptiveLimit(maximum=64, minimum=1)
+    limit.admit(0)
     waiting = asyncio.create_task(limit.acquire(FLOW))
     await asyncio.sleep(0.01)
-    assert (limit.in_flight, limit.waiting) == (0, 1), "closed: nothing new goes out"
-    limit.open()
+    assert (limit.closed, limit.in_flight, limit.waiting) == (True, 0, 1), "nothing new goes out"
+    caps = []
+    for _ in range(6):
+        limit.admit(20)
+        caps.append(limit.cap)
     await waiting
-    assert (limit.limit, limit.in_flight) == (1.0, 1)
-    limits = []
-    for _ in range(4):
-        limit.on_success()
-        limits.append(limit.limit)
-    assert limits == [2.0, 3.0, 4.0, 5.0], "slow start: +1 per success, a round doubles it"
-    for _ in range(100):
-        limit.on_success()
-    assert limit.limit == 16, "back to where it was when the gate closed"
+    assert caps == [1, 2, 4, 8, 16, 20], "reopened gradually, never all at once"
+    limit.admit(5)
+    assert limit.room == 5, "a lower cap holds at once"
     limit.release()
 
 
