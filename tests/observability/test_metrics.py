@@ -10,7 +10,7 @@ import httpx
 from openai import OpenAI
 
 from batch_gateway.processors.metrics import MODEL_LABELS
-from batch_gateway.settings import GatewaySettings
+from batch_gateway.settings import GatewaySettings, ProcessorSettings
 from tests.execution.conftest import ClientOf, StartExecuting, StartSimulator
 from tests.execution.results import TERMINAL, request, requests_file, start_batch
 from tests.harness.batch_helpers import jsonl, wait_until_status
@@ -101,7 +101,7 @@ def test_a_batch_moves_the_catalogue_metrics(
         "batches_finished_total{status=completed} counted",
     )
     assert value("batch_gateway_gateway_concurrency_limit", gateway="global") >= 1
-    assert value("batch_gateway_job_slots") == 4
+    assert value("batch_gateway_job_slots") == ProcessorSettings().max_concurrent_jobs
     _assert_no_label_names(_tenant_of(client, stack), batch.id)
 
 
