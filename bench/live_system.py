@@ -52,7 +52,7 @@ class LiveSystem:
     """The API server, without /v1."""
     simulator_url: str
     processes: dict[str, subprocess.Popen[bytes]]
-    """simulator, apiserver, projector, processor -> its process."""
+    """simulator, apiserver, projector, processor (processor-2, ...) -> its process."""
     logs: Path
 
     def pid(self, name: str) -> int:
@@ -81,11 +81,19 @@ def services(work: Path, redis_url: str, postgres_url: str, embedded: bool) -> I
 
 @contextlib.contextmanager
 def live_system(
-    work: Path, backing: Services, processor_settings: dict[str, str], *, gc: bool = False
+    work: Path,
+    backing: Services,
+    processor_settings: dict[str, str],
+    *,
+    gc: bool = False,
+    processors: int = 1,
+    inference_url: str | None = None,
+    simulator_port: int | None = None,
 ) -> Iterator[LiveSystem]:
-    """Simulator, API server, projector and processor (and, with `gc`, the gc), each its own
-    process; all stopped (SIGTERM, then SIGKILL after a grace period) and their namespace
-    removed on exit."""
+    """Simulator, API server, projector and `processors` processors (and, with `gc`, the gc),
+    each its own process; all stopped (SIGTERM, then SIGKILL after a grace period) and their
+    namespace removed on exit. With `inference_url`, requests go there and no simulator runs
+    (`simulator_url` is that URL); `simulator_port` is the simulator's (default: a free one)."""
     settings = CommonSettings(
         redis_url=backing.redis_url,
         postgres_url=backing.postgres_url,
@@ -95,21 +103,26 @@ def live_system(
         secrets_key=new_secrets_key(),
     )
     logs = work / "logs"
+    port = simulator_port or free_port()
     simulator = Component(
-        "simulator", "127.0.0.1", free_port(), logs / "simulator.log", ready_path="/health"
+        "simulator", "127.0.0.1", port, logs / "simulator.log", ready_path="/health"
     )
     environment = {
         **to_environment(settings),
-        INFERENCE_URL_VARIABLE: simulator.probe_url,
+        INFERENCE_URL_VARIABLE: inference_url or simulator.probe_url,
         **SIMULATOR_SETTINGS,
         **processor_settings,
     }
     components = [
-        simulator,
+        *([simulator] if inference_url is None else []),
         Component("apiserver", "127.0.0.1", free_port(), logs / "apiserver.log"),
         Component("projector", "127.0.0.1", free_port(), logs / "projector.log"),
-        Component("processor", "127.0.0.1", free_port(), logs / "processor.log"),
     ]
+    labels = [component.name for component in components]
+    for number in range(processors):
+        label = "processor" if number == 0 else f"processor-{number + 1}"
+        components.append(Component("processor", "127.0.0.1", free_port(), logs / f"{label}.log"))
+        labels.append(label)
     if gc:
         components.append(Component("gc", "127.0.0.1", free_port(), logs / "gc.log"))
     started: list[Component] = []
@@ -119,10 +132,15 @@ def live_system(
             started.append(component)
         for component in components:
             component.wait_until_ready()
+        api = next(c for c in components if c.name == "apiserver")
         yield LiveSystem(
-            base_url=components[1].probe_url,
-            simulator_url=simulator.probe_url,
-            processes={c.name: c.process for c in components if c.process is not None},
+            base_url=api.probe_url,
+            simulator_url=inference_url or simulator.probe_url,
+            processes={
+                label: c.process
+                for label, c in zip(labels, components, strict=True)
+                if c.process is not None
+            },
             logs=logs,
         )
     finally:
