@@ -142,17 +142,13 @@ class AdmissionGate:
         return self._settings.max_running - others
 
     def over(self, load: Load) -> str:
-        """Which signals are over their thresholds ("" when none)."""
+        """Which signals are over their thresholds ("" when none). Running requests are not
+        one: `room` caps them, and closing on them would send the cap back to the minimum
+        each time our own requests, counted a moment late, push the total past the cap."""
         settings = self._settings
         reasons = []
         if load.waiting is not None and load.waiting > settings.saturation_waiting_threshold:
             reasons.append(f"{load.waiting:g} waiting")
-        if (
-            settings.max_running
-            and load.running is not None
-            and load.running > settings.max_running
-        ):
-            reasons.append(f"{load.running:g} running")
         if load.kv_cache is not None and load.kv_cache > settings.max_kv_cache_usage:
             reasons.append(f"KV cache {load.kv_cache:.0%} used")
         return ", ".join(reasons)
