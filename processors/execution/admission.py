@@ -2,19 +2,21 @@
 
 The gate reads the server's load every `metrics_poll_seconds`, from its own Prometheus
 endpoint (`metrics_url`: vLLM's `/metrics`, summed over every series) or from a Prometheus
-server that sees a whole llm-d pool (`prometheus_url`, one PromQL query per signal). It closes
-the gateway's limit (flow_control.py) while a signal is over its threshold:
-- `vllm:num_requests_waiting` above `saturation_waiting_threshold` (requests queue already),
-- `vllm:kv_cache_usage_perc` (older vLLM: `vllm:gpu_cache_usage_perc`) above
-  `max_kv_cache_usage` (1: not used),
-and otherwise caps batch requests in flight at what `max_running` leaves: `max_running` less
-what runs on the server that is not ours (`vllm:num_requests_running` less our requests in
-flight), so interactive traffic keeps the rest of the server's slots (0: no cap). Several
-processors each computing this together fill the server up to `max_running`. A cap that rises
-does so gradually (flow_control.py). Metrics that cannot be read
-(the endpoint down, an error answer, none of the signals present) keep the gate as it was for
-`metrics_grace_seconds`, then close it: batch traffic fails closed rather than flood a server
-it cannot see. Both are logged and counted (ADR 0030).
+server that sees a whole llm-d pool (`prometheus_url`, one PromQL query per signal), and caps
+the gateway's batch requests in flight (flow_control.py):
+- at what `max_running` leaves: `max_running` less what runs on the server that is not ours
+  (`vllm:num_requests_running` less our requests in flight), so interactive traffic keeps the
+  rest of the server's slots (0: no cap); several processors each computing this together
+  fill the server up to `max_running`;
+- below what we have in flight while more than `saturation_waiting_threshold` requests wait
+  on the server, by as many as wait, so they get the slots of ours that end first; the cap
+  keeps falling, to closed, while they keep waiting;
+- closed while `vllm:kv_cache_usage_perc` (older vLLM: `vllm:gpu_cache_usage_perc`) is above
+  `max_kv_cache_usage` (1: not used).
+A cap that rises does so gradually (flow_control.py), from the minimum at the start. Metrics
+that cannot be read (the endpoint down, an error answer, none of the signals present) keep
+the gate as it was for `metrics_grace_seconds`, then close it: batch traffic fails closed
+rather than flood a server it cannot see. Both are logged and counted (ADR 0030).
 """
 
 from __future__ import annotations
@@ -105,6 +107,9 @@ class AdmissionGate:
         self._session = session
         self._last_read = time.monotonic()
         self._failing = False
+        if self.enabled:
+            # Until the first reading the server's load is unknown: a trickle, not a flood.
+            limit.admit(float(limit.minimum))
 
     @property
     def enabled(self) -> bool:
@@ -128,11 +133,24 @@ class AdmissionGate:
         self._last_read = time.monotonic()
         was_closed = self._limit.closed
         over = self.over(load)
-        self._limit.admit(0.0 if over else self.room(load))
+        self._limit.admit(self.target(load))
         if self._limit.closed and not was_closed:
             logger.info("gateway %s saturated (%s): admission closed", self._name, over or "full")
         elif was_closed and not self._limit.closed:
             logger.info("gateway %s has room again: admission reopens gradually", self._name)
+
+    def target(self, load: Load) -> float:
+        """Batch requests that may be in flight after this reading. A full KV cache closes
+        the gate. Requests waiting on the server get the slots of ours that end first: the
+        cap falls below what we have in flight by as many, and keeps falling, to closed, while
+        they keep waiting; a short queue in a burst so costs a few slots, not a ramp from 0."""
+        settings = self._settings
+        if load.kv_cache is not None and load.kv_cache > settings.max_kv_cache_usage:
+            return 0.0
+        room = self.room(load)
+        if load.waiting is not None and load.waiting > settings.saturation_waiting_threshold:
+            return min(room, self._limit.cap, self._limit.in_flight - load.waiting)
+        return room
 
     def room(self, load: Load) -> float:
         """How many batch requests may be in flight, by `max_running`."""

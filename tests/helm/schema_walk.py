@@ -40,10 +40,14 @@ def _schema_leaves(schema: Mapping[str, Any], prefix: str) -> Iterator[str]:
         yield from _schema_leaves(child, f"{prefix}.{name}")
 
 
+# Maps of arbitrary names (models, tenants): a value there is one setting, not a group of them.
+NAMED_MAPS = (".modelGateways", ".tenantWeights")
+
+
 def _value_leaves(values: Mapping[str, Any], prefix: str) -> Iterator[str]:
     for name, value in values.items():
         path = f"{prefix}.{name}"
-        if isinstance(value, Mapping) and not path.endswith(".modelGateways"):
+        if isinstance(value, Mapping) and not path.endswith(NAMED_MAPS):
             yield from _value_leaves(value, path)
         else:
             yield path

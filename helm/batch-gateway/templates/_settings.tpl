@@ -101,7 +101,7 @@ fs_root: {{ $files.fs.basePath | quote }}
 {{- define "batch-gateway.settings.processor" -}}
 {{- $config := .Values.processor.config -}}
 {{- $settings := include "batch-gateway.commonSettings" (dict "root" . "component" "processor") | fromYaml -}}
-{{- $rest := omit $config "port" "logLevel" "globalInferenceGateway" "modelGateways" "defaultOutputExpirationSeconds" -}}
+{{- $rest := omit $config "port" "logLevel" "globalInferenceGateway" "modelGateways" "tenantWeights" "defaultOutputExpirationSeconds" -}}
 {{- $settings = merge $settings (include "batch-gateway.snakeKeys" $rest | fromYaml) -}}
 {{- with $config.globalInferenceGateway -}}
 {{- $_ := set $settings "global_inference_gateway" (include "batch-gateway.gatewaySettings" . | fromYaml) -}}
@@ -112,6 +112,10 @@ fs_root: {{ $files.fs.basePath | quote }}
 {{- $_ := set $models $model (include "batch-gateway.gatewaySettings" $gateway | fromYaml) -}}
 {{- end -}}
 {{- $_ := set $settings "model_gateways" $models -}}
+{{- end -}}
+{{- /* Tenant names are keys, not settings: they stay as written. */ -}}
+{{- with $config.tenantWeights -}}
+{{- $_ := set $settings "tenant_weights" . -}}
 {{- end -}}
 {{- if hasKey $config "defaultOutputExpirationSeconds" -}}
 {{- $_ := set $settings "output_expiry_seconds" $config.defaultOutputExpirationSeconds -}}
