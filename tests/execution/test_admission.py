@@ -135,3 +135,25 @@ async def test_the_cap_is_max_running_less_what_runs_that_is_not_ours() -> None:
         assert gate.room(Load(waiting=0, running=16, kv_cache=None)) == 18  # 6 interactive
         assert gate.room(Load(waiting=0, running=40, kv_cache=None)) == -6  # closes
         assert gate.over(Load(waiting=9, running=0, kv_cache=None)) == "9 waiting"
+
+
+async def test_waiting_requests_take_our_slots_first_and_a_full_kv_cache_closes() -> None:
+    limit = AdaptiveLimit(maximum=64)
+    settings = GatewaySettings(
+        url="http://127.0.0.1:1",
+        metrics_url="http://127.0.0.1:1/metrics",
+        max_running=24,
+        saturation_waiting_threshold=0,
+        max_kv_cache_usage=0.9,
+    )
+    async with aiohttp.ClientSession() as session:
+        gate = AdmissionGate("g", settings, limit, session)
+        assert limit.cap == 1, "the load is unknown until the first reading"
+        limit.cap, limit.in_flight = 20.0, 20
+        assert gate.target(Load(waiting=0, running=22, kv_cache=0.5)) == 22
+        assert gate.target(Load(waiting=3, running=24, kv_cache=0.5)) == 17
+        limit.admit(17)
+        limit.in_flight = 17
+        assert gate.target(Load(waiting=3, running=24, kv_cache=0.5)) == 14, "still waiting"
+        assert gate.target(Load(waiting=30, running=24, kv_cache=0.5)) < 1
+        assert gate.target(Load(waiting=0, running=17, kv_cache=0.95)) == 0

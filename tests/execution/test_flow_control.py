@@ -128,8 +128,8 @@ def test_load_sums_the_vllm_series_and_is_unreadable_without_any() -> None:
 
 
 async def test_a_saturated_server_makes_the_dispatcher_back_off() -> None:
-    # One slot, 0.15 s a request: 12 requests at once queue up on the server, its metrics show
-    # them waiting, and the gateway's limit drops below its maximum.
+    # One slot, 0.15 s a request: the gate's cap starts at the minimum and doubles while the
+    # server has room; once requests queue on it past the threshold, the cap falls again.
     simulator = SimulatorSettings(port=0, capacity=1, latency_seconds=0.15)
     async with running_simulator(simulator) as sim:
         gateway_settings = GatewaySettings(
@@ -137,20 +137,26 @@ async def test_a_saturated_server_makes_the_dispatcher_back_off() -> None:
             max_concurrency=12,
             metrics_url=f"{sim.url}/metrics",
             saturation_waiting_threshold=2,
+            metrics_poll_seconds=0.2,
         )
         settings = ProcessorSettings(global_inference_gateway=gateway_settings, max_in_flight=12)
         dispatcher = Dispatcher(settings)
         gateway = dispatcher.gateway(gateway_settings)
         body = b'{"model": "sim-model", "messages": [{"role": "user", "content": "hi"}]}'
+        caps: list[float] = []
         try:
             sends = [
                 dispatcher.send(gateway, "/v1/chat/completions", f"r{n}", body, {})
                 for n in range(12)
             ]
             sending = asyncio.gather(*sends)
-            await asyncio.sleep(1.2)
-            assert gateway.limit.closed or gateway.limit.limit < 12
+            while not sending.done():
+                caps.append(gateway.limit.cap)
+                await asyncio.sleep(0.02)
             lines = await sending
         finally:
             await dispatcher.close()
+    peak = caps.index(max(caps))
+    assert max(caps) > 3, "the cap rose while the server had room"
+    assert min(caps[peak:]) < max(caps), "and fell when requests waited on the server"
     assert all(line is not None and line.succeeded for line in lines)
