@@ -38,6 +38,7 @@ from batch_gateway.events.file_aggregate import file_store
 from batch_gateway.logs import batch_context, request_context
 from batch_gateway.processors.execution.chunks import ChunkSink, committed_custom_ids
 from batch_gateway.processors.execution.dispatch import Dispatcher
+from batch_gateway.processors.execution.downstream import send_downstream
 from batch_gateway.processors.execution.fair_share import Flow
 from batch_gateway.processors.execution.finalize import end_batch
 from batch_gateway.processors.execution.job_activity import JobActivity
@@ -50,7 +51,7 @@ from batch_gateway.results.requests import ANY, Request, requests_of
 from batch_gateway.results.result_lines import ResultLine, unanswered
 from batch_gateway.results.stop_lines import StoppedFor, stop_line
 from batch_gateway.secret_store import SecretStore
-from batch_gateway.settings import GatewaySettings, ProcessorSettings
+from batch_gateway.settings import ProcessorSettings
 from batch_gateway.storage import ObjectStorage
 from batch_gateway.task_endings import end_tasks
 from batch_gateway.tracing import AttributeValue, span
@@ -339,44 +340,16 @@ class _Job:
 
     async def _result_of(self, request: Request) -> ResultLine | None:
         context = self._context
-        gateway = context.routes.gateway_for(request.model)
-        if gateway is None:
-            unrouted = unanswered(
-                request.custom_id,
-                "model_not_found",
-                f"No inference gateway is configured for model {request.model!r}.",
-            )
-            # Not under its own name: a file of made-up model names would otherwise take
-            # every label slot from the models that are really served.
-            RequestMetrics(None).finished(unrouted)
-            return unrouted
-        headers = {"content-type": "application/json", **self._headers}
-        if gateway.api_key and "authorization" not in headers:
-            headers["authorization"] = f"Bearer {gateway.api_key}"
-        headers["x-batch-request"] = f"{self.state.id}/{request.custom_id}"
-        headers.update(self._router_hints(gateway))
-        return await context.dispatcher.send(
-            context.dispatcher.gateway(gateway),
-            self.state.endpoint,
-            request.custom_id,
-            request.body,
-            headers,
+        return await send_downstream(
+            context.dispatcher,
+            context.routes,
+            self.state,
+            request,
+            self._headers,
+            context.clock(),
             stop=self._stop,
-            model=request.model,
             flow=self._flow,
         )
-
-    def _router_hints(self, gateway: GatewaySettings) -> dict[str, str]:
-        """Headers llm-d's router schedules by (Gateway API Inference Extension): whose
-        request it is, how long until the batch's deadline, and its objective."""
-        hints: dict[str, str] = {}
-        if gateway.router_hints:
-            left = max(0.0, self.state.expires_at - self._context.clock())
-            hints["x-gateway-inference-fairness-id"] = self.state.tenant
-            hints["x-slo-ttft-ms"] = str(int(left * 1000))
-        if gateway.inference_objective:
-            hints["x-gateway-inference-objective"] = gateway.inference_objective
-        return hints
 
     async def _mark_unexecuted(self, input_key: str, stopped_for: StoppedFor) -> None:
         async for request in self._requests(input_key, ANY):
