@@ -14,7 +14,7 @@ import contextlib
 import contextvars
 import ssl
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import aiohttp
 from tenacity import (
@@ -72,6 +72,9 @@ class _Retryable(Exception):
 class _Dropped(_Retryable):
     """llm-d's router shed the request (`x-llm-d-request-dropped-reason`): the server is
     busy with more important traffic. Tried again later, without counting as an attempt."""
+
+
+RETRIED = (_Retryable, aiohttp.ClientConnectionError)
 
 
 class _Stopped(Exception):
@@ -188,20 +191,20 @@ class Dispatcher:
         set before the request was sent (it waited for a slot, or for a retry). `model`
         labels its metrics; `flow` is whose share of the gateway's slots it waits in."""
         request = metrics.RequestMetrics(model)
-        retrying = AsyncRetrying(
-            stop=_AttemptsSpent(self._settings.max_attempts),
-            wait=self._wait,
-            retry=retry_if_exception_type((_Retryable, aiohttp.ClientConnectionError)),
-            before_sleep=request.retried,
-            reraise=True,
-        )
+
+        async def attempt() -> ResultLine:
+            return await self._attempt(
+                gateway, endpoint, custom_id, body, headers, stop, request, flow
+            )
+
         line: ResultLine
         try:
-            async for attempt in retrying:
-                with attempt:
-                    line = await self._attempt(
-                        gateway, endpoint, custom_id, body, headers, stop, request, flow
-                    )
+            try:
+                line = await attempt()
+            except RETRIED as first:
+                # Most requests succeed at once: tenacity's machinery is built only for those
+                # that need another attempt.
+                line = await self._retry(attempt, first, request)
         except _Stopped:
             return None
         except _Retryable as last:
@@ -214,6 +217,31 @@ class Dispatcher:
             line = unanswered(custom_id, "server_error", f"The inference server failed: {error}")
         request.finished(line)
         return line
+
+    async def _retry(
+        self,
+        attempt: Callable[[], Awaitable[ResultLine]],
+        first: BaseException,
+        request: metrics.RequestMetrics,
+    ) -> ResultLine:
+        """Attempts after a `first` that failed, with backoff, until one succeeds or they run
+        out (then the last failure is raised). tenacity's first round replays `first`, so it
+        counts, waits and is reported as if tenacity had made it."""
+        retrying = AsyncRetrying(
+            stop=_AttemptsSpent(self._settings.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(RETRIED),
+            before_sleep=request.retried,
+            reraise=True,
+        )
+        replay: BaseException | None = first
+        async for round_ in retrying:
+            with round_:
+                if replay is not None:
+                    failed, replay = replay, None
+                    raise failed
+                return await attempt()
+        raise AssertionError("tenacity ends with a result or by raising")  # pragma: no cover
 
     async def _attempt(
         self,
