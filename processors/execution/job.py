@@ -1,18 +1,18 @@
-"""Running one slice of a batch: claim, resume, dispatch per model, commit chunks, stop, and
-finalize the batch when it was the last slice to be done (ADR 0030).
+"""Running one slice of a batch: claim, resume, dispatch, commit chunks, stop, and finalize
+the batch when it was the last slice to be done (ADR 0030).
 
-A job reads its slice of the input file once per model (streamed; requests already committed
-by an earlier owner are skipped), sends each request through the dispatcher under a window of
-`max_in_flight`, and buffers result lines for the committer, which commits a chunk every
-`commit_interval_seconds`, or earlier when it is full or half the window awaits its commit. A
-request keeps its window slot until its result is committed, so a crash loses the results of
-at most `max_in_flight` requests: all that a new owner sends again. A watcher reloads the
-batch four times a second: a cancel request or the end of the completion window stops new
+A job reads its slice of the input file once (streamed; requests already committed by an earlier
+owner are skipped), sends each request to its model's gateway through the dispatcher under a
+window of `max_in_flight`, and buffers result lines for the committer, which commits a chunk
+every `commit_interval_seconds`, or earlier when it is full or half the window awaits its
+commit. A request keeps its window slot until its result is committed, so a crash loses the
+results of at most `max_in_flight` requests: all that a new owner sends again. A watcher reloads
+the batch four times a second: a cancel request or the end of the completion window stops new
 dispatches at once, in-flight requests get `cancel_grace_seconds`, and every request without a
 result gets a `batch_cancelled` / `batch_expired` line. Then the job finalizes into OpenAI's
-files. When its processor stops (`JobContext.draining`), the job stops dispatching the same
-way, gives in-flight requests `shutdown_grace_seconds`, commits what they answered and hands
-the batch over: another processor resumes it without sending any of those again.
+files. When its processor stops (`JobContext.draining`), the job stops dispatching the same way,
+gives in-flight requests `shutdown_grace_seconds`, commits what they answered and hands the
+batch over: another processor resumes it without sending any of those again.
 
 A slice given up after crashing processors repeatedly (`give_up`) sends nothing: every request
 of it without a result gets a `processing_failed` line, and the batch ends `failed` with the
@@ -258,11 +258,7 @@ class _Job:
         return file_state.storage_key
 
     async def _dispatch_all(self, input_key: str) -> None:
-        moderations = self.state.endpoint == "/v1/moderations"
-        models: list[str | object] = (
-            [ANY] if moderations or not self.state.models else list(self.state.models)
-        )
-        await asyncio.gather(*(self._dispatch_model(input_key, model) for model in models))
+        await self._dispatch_each(input_key)
         if self._in_flight and not self._stop.is_set():
             # Every request is sent or waiting for a slot: wait for the answers, unless a
             # cancel or the window's end comes first (then the grace below applies).
@@ -281,14 +277,16 @@ class _Job:
             await asyncio.wait(list(self._in_flight), timeout=grace)
             await end_tasks(list(self._in_flight))
 
-    def _requests(self, input_key: str, model: str | object) -> AsyncIterator[Request]:
-        """The slice's requests for `model` that have no committed result."""
+    def _requests(self, input_key: str) -> AsyncIterator[Request]:
+        """The slice's requests that have no committed result, whatever their model."""
         first, end = self.state.slice_range(self._ownership.slice)
         storage, skip = self._context.storage, set(self._done)
-        return requests_of(storage, input_key, model=model, skip=skip, first=first, end=end)
+        return requests_of(storage, input_key, model=ANY, skip=skip, first=first, end=end)
 
-    async def _dispatch_model(self, input_key: str, model: str | object) -> None:
-        requests = self._requests(input_key, model)
+    async def _dispatch_each(self, input_key: str) -> None:
+        # One pass over the slice for every model: each request goes to its model's gateway
+        # as it is read (ADR 0031).
+        requests = self._requests(input_key)
         ordered = prefix_ordered(requests, self._context.settings.prefix_order_bytes)
         async for request in ordered:
             await self._window.acquire()
@@ -352,7 +350,7 @@ class _Job:
         )
 
     async def _mark_unexecuted(self, input_key: str, stopped_for: StoppedFor) -> None:
-        async for request in self._requests(input_key, ANY):
+        async for request in self._requests(input_key):
             self._sink.add(stop_line(request.custom_id, stopped_for))
             self._done.add(request.custom_id)
 
