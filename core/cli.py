@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
+from batch_gateway import event_loop
 from batch_gateway.client_cli import CLIENT_COMMANDS, add_client_commands, run_client_command
 from batch_gateway.gc.arguments import add_gc_arguments, gc_overrides
 from batch_gateway.logs import configure_logging
@@ -85,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             configure_tracing("apiserver")
             from batch_gateway.gateway.component import run_apiserver
 
-            asyncio.run(run_apiserver(api_settings))
+            event_loop.run(run_apiserver(api_settings), api_settings.event_loop)
         elif args.command == "projector":
             if args.postgres_schema:
                 overrides["postgres_schema"] = args.postgres_schema
@@ -95,9 +96,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             from batch_gateway.projections.component import rebuild_projection, run_projector
 
             if args.rebuild:
-                asyncio.run(rebuild_projection(projector_settings))
+                event_loop.run(
+                    rebuild_projection(projector_settings), projector_settings.event_loop
+                )
             else:
-                asyncio.run(_until_signalled(lambda stop: run_projector(projector_settings, stop)))
+                event_loop.run(
+                    _until_signalled(lambda stop: run_projector(projector_settings, stop)),
+                    projector_settings.event_loop,
+                )
         elif args.command == "processor":
             processor_settings = load_settings(ProcessorSettings, os.environ, overrides)
             require_secrets_key(processor_settings)
@@ -106,7 +112,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             configure_tracing("processor")
             from batch_gateway.processors.component import run_processor
 
-            asyncio.run(_until_signalled(lambda stop: run_processor(processor_settings, stop)))
+            event_loop.run(
+                _until_signalled(lambda stop: run_processor(processor_settings, stop)),
+                processor_settings.event_loop,
+            )
         elif args.command == "gc":
             gc_settings = load_settings(GcSettings, os.environ, gc_overrides(args))
             require_secrets_key(gc_settings)
@@ -114,7 +123,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             configure_tracing("gc")
             from batch_gateway.gc.component import run_gc
 
-            asyncio.run(_until_signalled(lambda stop: run_gc(gc_settings, stop, once=args.once)))
+            event_loop.run(
+                _until_signalled(lambda stop: run_gc(gc_settings, stop, once=args.once)),
+                gc_settings.event_loop,
+            )
         elif args.command == "simulator":
             simulator_settings = load_settings(
                 SimulatorSettings, os.environ, simulator_overrides(args)

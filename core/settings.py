@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 import yaml
 
+from batch_gateway.event_loop import EventLoop
 from batch_gateway.events.keys import Partitions, StreamKeys
 from batch_gateway.secret_store import InvalidSecretsKey, load_secrets_key
 from batch_gateway.storage import StorageSettings
@@ -52,6 +53,8 @@ class CommonSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     # Partitions of the global stream, each on its own hash tag, so that the log spreads over a
     # Redis Cluster's shards (ADR 0029). Fixed for a log's life: every component the same.
     event_partitions: Partitions = 1
+    # uvloop where it is installed (ADR 0031); "asyncio" for the standard library's loop.
+    event_loop: EventLoop = "auto"
 
     def stream_keys(self) -> StreamKeys:
         return StreamKeys(self.key_prefix, self.event_partitions)
