@@ -164,6 +164,7 @@ def measure(args: argparse.Namespace, work: Path, backing: Services) -> None:
     processor_settings = {
         "BATCH_GATEWAY_MAX_IN_FLIGHT": str(args.concurrency),
         "BATCH_GATEWAY_GLOBAL_INFERENCE_GATEWAY_MAX_CONCURRENCY": str(args.concurrency),
+        "BATCH_GATEWAY_EVENT_LOOP": args.event_loop,
     }
     with (
         live_system(work, backing, processor_settings) as system,
@@ -255,6 +256,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--event-loop",
+        choices=["auto", "uvloop", "asyncio"],
+        default="auto",
+        help="the components' event loop (ADR 0031)",
+    )
     parser.add_argument("--poll-seconds", type=float, default=0.2)
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds the batch may take")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, files)")
