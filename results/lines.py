@@ -30,48 +30,90 @@ Line = bytes | bytearray
 async def numbered_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int, Line]]:
     """The lines of data whose line lengths are known to be bounded: result chunks this system
     wrote, an input file validation has passed (see `bounded_lines`)."""
-    async for number, line in bounded_lines(chunks, max_line_bytes=None):
-        assert not isinstance(line, TooLong)  # no limit, so never
-        yield number, line
+    async for batch in line_batches(chunks):
+        for number, line in batch:
+            assert not isinstance(line, TooLong)  # no limit, so never
+            yield number, line
 
 
 async def bounded_lines(
     chunks: AsyncIterable[bytes], *, max_line_bytes: int | None
 ) -> AsyncIterator[tuple[int, Line | TooLong]]:
     """Yield (1-based line number, line without its newline or CR), or `TOO_LONG` for a line
-    longer than `max_line_bytes`. A BOM at the start is dropped (editors on Windows add one) and
-    a final line without a newline still counts.
+    longer than `max_line_bytes` (see `LineSplitter`)."""
+    async for batch in line_batches(chunks, max_line_bytes=max_line_bytes):
+        for item in batch:
+            yield item
+
+
+async def line_batches(
+    chunks: AsyncIterable[bytes], *, max_line_bytes: int | None = None
+) -> AsyncIterator[list[tuple[int, Line | TooLong]]]:
+    """The lines of `chunks` as `bounded_lines` has them, a list per chunk: a reader of many
+    short lines then pays for one async step a chunk, not one a line."""
+    splitter = LineSplitter(max_line_bytes)
+    async for chunk in chunks:
+        if batch := splitter.feed(chunk):
+            yield batch
+    if batch := splitter.end():
+        yield batch
+
+
+class LineSplitter:
+    """Splits chunks into numbered lines. A BOM at the start is dropped (editors on Windows add
+    one) and a final line without a newline still counts.
 
     Chunks may split anything, the BOM and a CRLF included. A line spanning chunks is collected
-    in one bytearray that grows in place (amortized linear), and yielded as it is.
+    in one bytearray that grows in place (amortized linear), and returned as it is.
     """
-    partial: bytearray | None = None  # a line still waiting for its newline
-    skipping = False  # within a line already found too long: drop until its newline
-    number = 0
-    async for chunk in _without_bom(chunks):
-        start = 0
+
+    def __init__(self, max_line_bytes: int | None) -> None:
+        self._limit = max_line_bytes
+        self._partial: bytearray | None = None  # a line still waiting for its newline
+        self._skipping = False  # within a line already found too long: drop until its newline
+        self._number = 0
+        self._head: bytes | None = b""  # the first bytes, until they show whether a BOM starts
+
+    def feed(self, chunk: bytes) -> list[tuple[int, Line | TooLong]]:
+        """The lines `chunk` ends (with what earlier chunks began)."""
+        if self._head is not None:
+            self._head += chunk
+            if len(self._head) < len(UTF8_BOM) and UTF8_BOM.startswith(self._head):
+                return []
+            chunk, self._head = self._head.removeprefix(UTF8_BOM), None
+        lines: list[tuple[int, Line | TooLong]] = []
+        limit, start = self._limit, 0
         while (end := chunk.find(b"\n", start)) >= 0:
-            number += 1
-            if skipping:
-                skipping = False
-                yield number, TOO_LONG
-            elif partial is not None:
-                partial += memoryview(chunk)[start:end]
-                line, partial = partial, None
-                yield number, _bounded(_without_cr(line), max_line_bytes)
+            self._number += 1
+            if self._skipping:
+                self._skipping = False
+                lines.append((self._number, TOO_LONG))
+            elif self._partial is not None:
+                line, self._partial = self._partial, None
+                line += memoryview(chunk)[start:end]
+                lines.append((self._number, _bounded(_without_cr(line), limit)))
             else:
-                yield number, _bounded(_without_cr(chunk[start:end]), max_line_bytes)
+                lines.append((self._number, _bounded(_without_cr(chunk[start:end]), limit)))
             start = end + 1
-        if start < len(chunk) and not skipping:
-            if partial is None:
-                partial = bytearray()
-            partial += memoryview(chunk)[start:]
-            if max_line_bytes is not None and len(partial) > max_line_bytes + 1:
-                partial, skipping = None, True  # +1: the CR of a CRLF does not count
-    if skipping:
-        yield number + 1, TOO_LONG
-    elif partial:
-        yield number + 1, _bounded(_without_cr(partial), max_line_bytes)
+        if start < len(chunk) and not self._skipping:
+            if self._partial is None:
+                self._partial = bytearray()
+            self._partial += memoryview(chunk)[start:]
+            if limit is not None and len(self._partial) > limit + 1:
+                self._partial, self._skipping = None, True  # +1: the CR of a CRLF does not count
+        return lines
+
+    def end(self) -> list[tuple[int, Line | TooLong]]:
+        """The last line, if the data did not end with a newline."""
+        if self._head and self._head != UTF8_BOM:
+            # The data ended within its first three bytes, and they were not a BOM.
+            head, self._head = self._head, None
+            return self.feed(head) + self.end()
+        if self._skipping:
+            return [(self._number + 1, TOO_LONG)]
+        if self._partial:
+            return [(self._number + 1, _bounded(_without_cr(self._partial), self._limit))]
+        return []
 
 
 def _without_cr(line: Line) -> Line:
@@ -85,21 +127,3 @@ def _without_cr(line: Line) -> Line:
 
 def _bounded(line: Line, limit: int | None) -> Line | TooLong:
     return TOO_LONG if limit is not None and len(line) > limit else line
-
-
-async def _without_bom(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
-    """The chunks, with a UTF-8 BOM at the very start of the stream removed."""
-    head = b""  # the first bytes, held until they show whether the stream starts with a BOM
-    iterator = aiter(chunks)
-    async for chunk in iterator:
-        head += chunk
-        if len(head) >= len(UTF8_BOM) or not UTF8_BOM.startswith(head):
-            yield head.removeprefix(UTF8_BOM)
-            break
-    else:
-        # The stream ended within the first three bytes: all of a BOM, part of one, or none.
-        if head and head != UTF8_BOM:
-            yield head
-        return
-    async for chunk in iterator:
-        yield chunk

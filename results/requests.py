@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Collection
 
 import msgspec
 
-from batch_gateway.results.lines import numbered_lines
+from batch_gateway.results.lines import TooLong, line_batches
 from batch_gateway.storage import ObjectStorage
 
 
@@ -45,21 +45,23 @@ async def requests_of(
     reader = await storage.read(key)
     ordinal = -1
     async with reader:
-        async for _, raw in numbered_lines(reader):
-            if not raw or raw.isspace():
-                continue  # blank (and `strip` would copy a long line just to see that)
-            ordinal += 1
-            if ordinal < first:
-                continue  # another slice's: not even decoded
-            if end is not None and ordinal >= end:
-                return
-            line = _line_decoder.decode(raw)
-            if line.custom_id in skip:
-                continue
-            line_model = _model_decoder.decode(line.body).model
-            if model is not ANY and line_model != model:
-                continue
-            yield Request(line.custom_id, line_model, bytes(line.body))
+        async for batch in line_batches(reader):
+            for _, raw in batch:
+                assert not isinstance(raw, TooLong)  # no limit, so never
+                if not raw or raw.isspace():
+                    continue  # blank (and `strip` would copy a long line just to see that)
+                ordinal += 1
+                if ordinal < first:
+                    continue  # another slice's: not even decoded
+                if end is not None and ordinal >= end:
+                    return
+                line = _line_decoder.decode(raw)
+                if line.custom_id in skip:
+                    continue
+                line_model = _model_decoder.decode(line.body).model
+                if model is not ANY and line_model != model:
+                    continue
+                yield Request(line.custom_id, line_model, bytes(line.body))
 
 
 ANY = object()

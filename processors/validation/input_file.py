@@ -21,7 +21,7 @@ import msgspec
 
 from batch_gateway.events.batch_events import BatchError
 from batch_gateway.json_depth import MAX_JSON_DEPTH, exceeds_depth
-from batch_gateway.results.lines import Line, TooLong, bounded_lines
+from batch_gateway.results.lines import Line, TooLong, line_batches
 
 # Endpoints whose requests need no `model` (OpenAI picks a default moderation model).
 MODEL_OPTIONAL_ENDPOINTS = frozenset({"/v1/moderations"})
@@ -192,24 +192,8 @@ async def validate_input(
     allow_multiple_models: bool = True,
 ) -> ValidationResult:
     checker = _Checker(endpoint)
-    async for number, raw in bounded_lines(chunks, max_line_bytes=max_line_bytes):
-        if not isinstance(raw, TooLong) and (not raw or raw.isspace()):
-            continue  # blank lines carry no request
-        checker.total += 1
-        if checker.total > max_requests:
-            checker.fail(
-                number,
-                "too_many_requests",
-                f"A batch may hold at most {max_requests} requests.",
-            )
-            break
-        if isinstance(raw, TooLong):
-            checker.fail(
-                number, "line_too_long", f"A line may be at most {max_line_bytes} bytes long."
-            )
-        else:
-            checker.check(number, raw)
-        if len(checker.errors) >= max_errors:
+    async for batch in line_batches(chunks, max_line_bytes=max_line_bytes):
+        if not _check_lines(checker, batch, max_requests, max_errors, max_line_bytes):
             break
     if checker.total == 0 and not checker.errors:
         checker.fail(1, "empty_file", "The input file holds no requests.")
@@ -222,3 +206,33 @@ async def validate_input(
             "body.model",
         )
     return ValidationResult(checker.total, models, checker.errors[:max_errors])
+
+
+def _check_lines(
+    checker: _Checker,
+    lines: list[tuple[int, Line | TooLong]],
+    max_requests: int,
+    max_errors: int,
+    max_line_bytes: int | None,
+) -> bool:
+    """Check a chunk's lines; False once no more lines are to be checked."""
+    for number, raw in lines:
+        if not isinstance(raw, TooLong) and (not raw or raw.isspace()):
+            continue  # blank lines carry no request
+        checker.total += 1
+        if checker.total > max_requests:
+            checker.fail(
+                number,
+                "too_many_requests",
+                f"A batch may hold at most {max_requests} requests.",
+            )
+            return False
+        if isinstance(raw, TooLong):
+            checker.fail(
+                number, "line_too_long", f"A line may be at most {max_line_bytes} bytes long."
+            )
+        else:
+            checker.check(number, raw)
+        if len(checker.errors) >= max_errors:
+            return False
+    return True
