@@ -11,7 +11,7 @@ beyond their `usage`.
 
 from __future__ import annotations
 
-import uuid
+import random
 from collections.abc import AsyncIterator
 
 import msgspec
@@ -42,7 +42,14 @@ class ResultLine(msgspec.Struct, frozen=True):
 
 
 def new_request_id() -> str:
-    return f"batch_req_{uuid.uuid4().hex}"
+    return f"batch_req_{_random_hex()}"
+
+
+def _random_hex() -> str:
+    # 128 random bits, as uuid4 has, from the interpreter's generator rather than a system call
+    # per id: ids must be unique, not secret, and this is paid for every request of a batch.
+    # (`random` reseeds itself in a forked child, so processes never share a sequence.)
+    return f"{random.getrandbits(128):032x}"
 
 
 def answered(
@@ -51,7 +58,7 @@ def answered(
     """A line for a request the server answered; a body that is not JSON becomes a string, and
     a server that names no request id gets one of ours, so every response can be traced."""
     raw = msgspec.Raw(body if is_json and body else _encoder.encode(body.decode(errors="replace")))
-    response = ResponsePart(status, request_id or f"req_{uuid.uuid4().hex}", raw)
+    response = ResponsePart(status, request_id or f"req_{_random_hex()}", raw)
     return ResultLine(new_request_id(), custom_id, response, None)
 
 

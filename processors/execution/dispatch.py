@@ -17,6 +17,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 
 import aiohttp
+import yarl
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -97,6 +98,7 @@ class Gateway:
         # the gate from seeing the server's load.
         self._metrics_session: aiohttp.ClientSession | None = None
         self._gate_task: asyncio.Task[None] | None = None
+        self._urls: dict[str, yarl.URL] = {}
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -108,11 +110,18 @@ class Gateway:
                 ssl_context = ssl.create_default_context(cafile=self.settings.ca_file)
             connector = aiohttp.TCPConnector(limit=self.settings.max_concurrency, ssl=ssl_context)
             self._session = aiohttp.ClientSession(
-                base_url=self.settings.url.rstrip("/") + "/",
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout_seconds),
             )
         return self._session
+
+    def url_of(self, endpoint: str) -> yarl.URL:
+        """The endpoint's absolute URL on this gateway, built once: aiohttp would otherwise
+        join it to the session's base URL for every request."""
+        url = self._urls.get(endpoint)
+        if url is None:
+            url = self._urls[endpoint] = yarl.URL(self.settings.url.rstrip("/") + endpoint)
+        return url
 
     def watch_load(self) -> None:
         """Run the admission gate, if the gateway has metrics to read (started on first use)."""
@@ -254,23 +263,27 @@ class Dispatcher:
         request: metrics.RequestMetrics,
         flow: Flow,
     ) -> ResultLine:
-        # A slot per attempt: a request sleeping in backoff holds none.
-        async with gateway.limit.slot(flow):
+        # A slot per attempt: a request sleeping in backoff holds none. (Not `limit.slot()`:
+        # an async context manager costs more than the rest of the bookkeeping per request.)
+        limit = gateway.limit
+        await limit.acquire(flow)
+        try:
             if stop is not None and stop.is_set():
                 raise _Stopped
-            try:
-                with request.attempt(), _client_span(gateway, endpoint, custom_id) as call:
-                    # The server (llm-d's router, vLLM) continues the trace from this attempt.
-                    async with gateway.session.post(
-                        endpoint.lstrip("/"), data=body, headers=with_trace_headers(headers)
-                    ) as response:
-                        call.set_attribute("http.response.status_code", response.status)
-                        if response.status >= 400:
-                            mark_error(call, f"HTTP {response.status}")
-                        payload = await response.read()
-            except aiohttp.ClientConnectionError:
-                gateway.limit.on_overload()
-                raise
+            with request.attempt(), _client_span(gateway, endpoint, custom_id) as call:
+                # The server (llm-d's router, vLLM) continues the trace from this attempt.
+                async with gateway.session.post(
+                    gateway.url_of(endpoint), data=body, headers=with_trace_headers(headers)
+                ) as response:
+                    call.set_attribute("http.response.status_code", response.status)
+                    if response.status >= 400:
+                        mark_error(call, f"HTTP {response.status}")
+                    payload = await response.read()
+        except aiohttp.ClientConnectionError:
+            limit.on_overload()
+            raise
+        finally:
+            limit.release()
         request_id = response.headers.get("x-request-id")
         is_json = response.content_type == "application/json"
         if DROPPED_HEADER in response.headers:
