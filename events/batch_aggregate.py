@@ -111,6 +111,7 @@ class BatchState(msgspec.Struct, frozen=True, kw_only=True):
     # Slices (ADR 0030): requests per slice (None: one slice), each slice's claim number, the
     # slices done, and the slice whose completion made them all done: it finalizes the batch.
     slice_size: int | None = None
+    slice_offsets: list[int] = msgspec.field(default_factory=list)
     slice_claims: dict[int, int] = msgspec.field(default_factory=dict)
     slices_done: frozenset[int] = frozenset()
     finalizer_slice: int | None = None
@@ -138,6 +139,11 @@ class BatchState(msgspec.Struct, frozen=True, kw_only=True):
             return 0, None
         assert self.slice_size is not None
         return number * self.slice_size, (number + 1) * self.slice_size
+
+    def slice_offset(self, number: int) -> int:
+        """Where slice `number`'s first request begins in the input file, in bytes; 0 when
+        unknown (then its reader starts at the file's start and counts requests)."""
+        return self.slice_offsets[number] if number < len(self.slice_offsets) else 0
 
     @property
     def all_slices_done(self) -> bool:
@@ -174,6 +180,7 @@ def evolve_batch(state: BatchState | None, envelope: Envelope) -> BatchState:
                 priority=event.priority,
                 request_counts=RequestCounts(total=event.total),
                 slice_size=event.slice_size,
+                slice_offsets=list(event.slice_offsets),
             )
         case BatchInProgress():
             slice_claims = dict(state.slice_claims)

@@ -62,6 +62,10 @@ class BatchValidated(msgspec.Struct, frozen=True, kw_only=True, tag="batch.valid
     # Requests per slice: slices are claimed, leased and committed independently, so several
     # processors work one batch (ADR 0030). None (older batches): one slice holds them all.
     slice_size: int | None = None
+    # Where each slice's first request begins in the input file, in bytes: a processor reads
+    # its slice from there instead of splitting every line before it (ADR 0031). Empty (older
+    # batches, one slice): read from the start.
+    slice_offsets: list[int] = msgspec.field(default_factory=list)
 
 
 class BatchInProgress(msgspec.Struct, frozen=True, kw_only=True, tag="batch.in_progress"):

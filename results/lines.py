@@ -67,8 +67,14 @@ class LineSplitter:
     in one bytearray that grows in place (amortized linear), and returned as it is.
     """
 
-    def __init__(self, max_line_bytes: int | None) -> None:
+    def __init__(self, max_line_bytes: int | None, *, track_offsets: bool = False) -> None:
         self._limit = max_line_bytes
+        # With `track_offsets`, `starts` holds where each line `feed` returned begins, in bytes
+        # from the start of the data (a BOM included): where a reader may start again.
+        self._track = track_offsets
+        self.starts: list[int] = []
+        self._position = 0  # bytes of the data before the chunk being split
+        self._partial_start = 0
         self._partial: bytearray | None = None  # a line still waiting for its newline
         self._skipping = False  # within a line already found too long: drop until its newline
         self._number = 0
@@ -80,11 +86,18 @@ class LineSplitter:
             self._head += chunk
             if len(self._head) < len(UTF8_BOM) and UTF8_BOM.startswith(self._head):
                 return []
-            chunk, self._head = self._head.removeprefix(UTF8_BOM), None
+            head, self._head = self._head, None
+            chunk = head.removeprefix(UTF8_BOM)
+            self._position = len(head) - len(chunk)
         lines: list[tuple[int, Line | TooLong]] = []
-        limit, start = self._limit, 0
+        limit, start, base = self._limit, 0, self._position
+        if self._track:
+            self.starts = []
         while (end := chunk.find(b"\n", start)) >= 0:
             self._number += 1
+            if self._track:
+                began_earlier = self._partial is not None or self._skipping
+                self.starts.append(self._partial_start if began_earlier else base + start)
             if self._skipping:
                 self._skipping = False
                 lines.append((self._number, TOO_LONG))
@@ -98,21 +111,26 @@ class LineSplitter:
         if start < len(chunk) and not self._skipping:
             if self._partial is None:
                 self._partial = bytearray()
+                self._partial_start = base + start
             self._partial += memoryview(chunk)[start:]
             if limit is not None and len(self._partial) > limit + 1:
                 self._partial, self._skipping = None, True  # +1: the CR of a CRLF does not count
+        self._position = base + len(chunk)
         return lines
 
     def end(self) -> list[tuple[int, Line | TooLong]]:
         """The last line, if the data did not end with a newline."""
         if self._head and self._head != UTF8_BOM:
-            # The data ended within its first three bytes, and they were not a BOM.
+            # The data ended within its first three bytes, and they were not a BOM: no newline
+            # among them, so they are all one last line.
             head, self._head = self._head, None
-            return self.feed(head) + self.end()
+            self.feed(head)
+        self.starts = [self._partial_start]
         if self._skipping:
             return [(self._number + 1, TOO_LONG)]
         if self._partial:
             return [(self._number + 1, _bounded(_without_cr(self._partial), self._limit))]
+        self.starts = []
         return []
 
 

@@ -38,12 +38,14 @@ async def requests_of(
     skip: Collection[str],
     first: int = 0,
     end: int | None = None,
+    offset: int = 0,
 ) -> AsyncIterator[Request]:
     """The file's requests (validated already) for `model` (any model when `model` is ANY),
     leaving out the custom_ids in `skip`; only the requests `first` to `end` (exclusive) in
     the file's order, blank lines not counted (a slice of the batch)."""
-    reader = await storage.read(key)
-    ordinal = -1
+    reader = await storage.read(key, offset)
+    # From an `offset` (where request `first` begins), the first request read is `first`.
+    ordinal = first - 1 if offset else -1
     async with reader:
         async for batch in line_batches(reader):
             for _, raw in batch:

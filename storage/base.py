@@ -106,8 +106,9 @@ class ObjectStorage(Protocol):
         """
         ...
 
-    async def read(self, key: str) -> ObjectReader:
-        """Open the object under `key` for streaming; raise `ObjectNotFound` if it is absent."""
+    async def read(self, key: str, offset: int = 0) -> ObjectReader:
+        """Open the object under `key` for streaming from byte `offset` (its size is then what
+        is left from there); raise `ObjectNotFound` if it is absent."""
         ...
 
     async def delete(self, key: str) -> bool:

@@ -61,10 +61,10 @@ class FilesystemStorage:
             raise
         return written
 
-    async def read(self, key: str) -> ObjectReader:
+    async def read(self, key: str, offset: int = 0) -> ObjectReader:
         root = self._opened_root()
         with _translated_os_errors(key, reading=True):
-            file, size = await anyio.to_thread.run_sync(_open_for_reading, root, key)
+            file, size = await anyio.to_thread.run_sync(_open_for_reading, root, key, offset)
         return ObjectReader(size, _FileChunks(file, key))
 
     async def delete(self, key: str) -> bool:
@@ -163,16 +163,18 @@ def _contained_directory(root: Path, directory_key: str) -> Path | None:
     return directory if directory.is_dir() else None
 
 
-def _open_for_reading(root: Path, key: str) -> tuple[BinaryIO, int]:
+def _open_for_reading(root: Path, key: str, offset: int) -> tuple[BinaryIO, int]:
     file = _contained_path(root, key).open("rb")
     try:
         status = os.fstat(file.fileno())
         if not stat.S_ISREG(status.st_mode):
             raise IsADirectoryError(f"{key!r} is not a regular file")
+        start = min(offset, status.st_size)
+        file.seek(start)
     except BaseException:
         file.close()
         raise
-    return file, status.st_size
+    return file, status.st_size - start
 
 
 def _unlink(root: Path, key: str) -> bool:

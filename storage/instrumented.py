@@ -105,9 +105,9 @@ class InstrumentedStorage:
         _BYTES_WRITTEN.inc(written)
         return written
 
-    async def read(self, key: str) -> ObjectReader:
+    async def read(self, key: str, offset: int = 0) -> ObjectReader:
         with self._operation("read"):
-            reader = await self._inner.read(key)
+            reader = await self._inner.read(key, offset)
         return ObjectReader(reader.size, _CountedChunks(reader))
 
     async def delete(self, key: str) -> bool:

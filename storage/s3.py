@@ -127,10 +127,13 @@ class S3Storage:
             raise StorageError(f"upload of key {key!r} failed") from upload_error
         return written
 
-    async def read(self, key: str) -> ObjectReader:
+    async def read(self, key: str, offset: int = 0) -> ObjectReader:
         client = self._opened_client()
         check_object_key(key)
-        response = await self._call(key, partial(client.get_object, self._bucket, key))
+        # A ranged GET from `offset`; S3 answers a range past the end with an error, not an
+        # empty body, and nothing is read there anyway.
+        get = partial(client.get_object, self._bucket, key, offset=offset)
+        response = await self._call(key, get)
         chunks = _ResponseChunks(response, key)
         length = response.headers.get("Content-Length")
         if length is None:

@@ -279,9 +279,16 @@ class _Job:
 
     def _requests(self, input_key: str) -> AsyncIterator[Request]:
         """The slice's requests that have no committed result, whatever their model."""
-        first, end = self.state.slice_range(self._ownership.slice)
-        storage, skip = self._context.storage, set(self._done)
-        return requests_of(storage, input_key, model=ANY, skip=skip, first=first, end=end)
+        number = self._ownership.slice
+        first, end = self.state.slice_range(number)
+        storage, skip, offset = (
+            self._context.storage,
+            set(self._done),
+            self.state.slice_offset(number),
+        )
+        return requests_of(
+            storage, input_key, model=ANY, skip=skip, first=first, end=end, offset=offset
+        )
 
     async def _dispatch_each(self, input_key: str) -> None:
         # One pass over the slice for every model: each request goes to its model's gateway

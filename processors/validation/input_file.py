@@ -15,13 +15,13 @@ from __future__ import annotations
 import codecs
 import re
 from collections.abc import AsyncIterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
 from batch_gateway.events.batch_events import BatchError
 from batch_gateway.json_depth import MAX_JSON_DEPTH, exceeds_depth
-from batch_gateway.results.lines import Line, TooLong, line_batches
+from batch_gateway.results.lines import Line, LineSplitter, TooLong
 
 # Endpoints whose requests need no `model` (OpenAI picks a default moderation model).
 MODEL_OPTIONAL_ENDPOINTS = frozenset({"/v1/moderations"})
@@ -56,6 +56,9 @@ class ValidationResult(msgspec.Struct, frozen=True):
     total: int
     models: list[str]
     errors: list[BatchError]
+    # With a `slice_size`: where each slice's first request begins, in bytes from the file's
+    # start, so that a processor reads its slice from there (ADR 0031).
+    slice_offsets: list[int] = msgspec.field(default_factory=list)
 
 
 class _Checker:
@@ -65,6 +68,7 @@ class _Checker:
         self.models: set[str] = set()
         self.errors: list[BatchError] = []
         self.total = 0
+        self.slice_offsets: list[int] = []
 
     def fail(self, line: int, code: str, message: str, param: str | None = None) -> None:
         self.errors.append(BatchError(code=code, message=message, param=param, line=line))
@@ -190,11 +194,16 @@ async def validate_input(
     max_errors: int,
     max_line_bytes: int | None = None,
     allow_multiple_models: bool = True,
+    slice_size: int | None = None,
 ) -> ValidationResult:
     checker = _Checker(endpoint)
-    async for batch in line_batches(chunks, max_line_bytes=max_line_bytes):
-        if not _check_lines(checker, batch, max_requests, max_errors, max_line_bytes):
+    splitter = LineSplitter(max_line_bytes, track_offsets=slice_size is not None)
+    limits = _Limits(max_requests, max_errors, max_line_bytes, slice_size)
+    async for chunk in chunks:
+        if not _check_lines(checker, splitter.feed(chunk), splitter.starts, limits):
             break
+    else:
+        _check_lines(checker, splitter.end(), splitter.starts, limits)
     if checker.total == 0 and not checker.errors:
         checker.fail(1, "empty_file", "The input file holds no requests.")
     models = sorted(checker.models)
@@ -205,20 +214,31 @@ async def validate_input(
             f"Every request of a batch must use the same model; found {', '.join(models)}.",
             "body.model",
         )
-    return ValidationResult(checker.total, models, checker.errors[:max_errors])
+    offsets = checker.slice_offsets if len(checker.slice_offsets) > 1 else []
+    return ValidationResult(checker.total, models, checker.errors[:max_errors], offsets)
+
+
+class _Limits(NamedTuple):
+    max_requests: int
+    max_errors: int
+    max_line_bytes: int | None
+    slice_size: int | None
 
 
 def _check_lines(
     checker: _Checker,
     lines: list[tuple[int, Line | TooLong]],
-    max_requests: int,
-    max_errors: int,
-    max_line_bytes: int | None,
+    starts: list[int],
+    limits: _Limits,
 ) -> bool:
-    """Check a chunk's lines; False once no more lines are to be checked."""
-    for number, raw in lines:
+    """Check a chunk's lines (`starts`: where each begins, when slices are wanted); False
+    once no more lines are to be checked."""
+    max_requests, max_errors, max_line_bytes, slice_size = limits
+    for index, (number, raw) in enumerate(lines):
         if not isinstance(raw, TooLong) and (not raw or raw.isspace()):
             continue  # blank lines carry no request
+        if slice_size is not None and checker.total % slice_size == 0:
+            checker.slice_offsets.append(starts[index])
         checker.total += 1
         if checker.total > max_requests:
             checker.fail(

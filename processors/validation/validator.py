@@ -176,6 +176,7 @@ class Validator:
             models=result.models,
             priority=priority,
             slice_size=self._settings.slice_size,
+            slice_offsets=result.slice_offsets,
         )
         keys = self._log.keys
         entry = JobEntry(job_stream(keys, priority, keys.partition_of(state.id)), state.id)
@@ -216,6 +217,7 @@ class Validator:
                 max_errors=self._settings.max_validation_errors,
                 max_line_bytes=self._settings.max_line_bytes,
                 allow_multiple_models=self._settings.allow_multiple_models,
+                slice_size=self._settings.slice_size,
             )
 
     async def _fail(self, batch_id: str, code: str, message: str) -> None:

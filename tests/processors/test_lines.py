@@ -16,6 +16,7 @@ from batch_gateway.results.lines import (
     TOO_LONG,
     UTF8_BOM,
     Line,
+    LineSplitter,
     TooLong,
     bounded_lines,
     numbered_lines,
@@ -69,6 +70,39 @@ def test_any_chunking_yields_the_lines_of_bytes_split(data: bytes, cuts: list[in
 @given(data=st.binary(max_size=300), cuts=st.lists(st.integers(min_value=0), max_size=12))
 def test_arbitrary_bytes_in_arbitrary_chunks(data: bytes, cuts: list[int]) -> None:
     assert _lines(_split_at(data, cuts)) == _expected(data)
+
+
+def _starts(parts: Sequence[bytes], limit: int | None) -> list[tuple[int, int]]:
+    """(line number, where the splitter says the line begins) for every line."""
+    splitter = LineSplitter(limit, track_offsets=True)
+    starts: list[tuple[int, int]] = []
+    for part in parts:
+        lines = splitter.feed(part)
+        starts += [
+            (number, start) for (number, _), start in zip(lines, splitter.starts, strict=True)
+        ]
+    lines = splitter.end()
+    starts += [(number, start) for (number, _), start in zip(lines, splitter.starts, strict=True)]
+    return starts
+
+
+@given(
+    data=_data,
+    cuts=st.lists(st.integers(min_value=0), max_size=12),
+    limit=st.none() | st.integers(min_value=0, max_value=80),
+)
+def test_each_line_starts_where_the_splitter_says(
+    data: bytes, cuts: list[int], limit: int | None
+) -> None:
+    """The offsets a reader may start again from: the byte after the previous newline (the
+    first line: after a leading BOM), whatever the chunking, also for a line too long."""
+    body_start = len(UTF8_BOM) if data.startswith(UTF8_BOM) else 0
+    newlines = [index + 1 for index, byte in enumerate(data) if byte == 0x0A]
+    expected = [body_start, *newlines]
+    starts = _starts(_split_at(data, cuts), limit)
+    assert [start for _, start in starts] == expected[: len(starts)]
+    assert [number for number, _ in starts] == list(range(1, len(starts) + 1))
+    assert len(starts) == len(_expected(data))
 
 
 def test_crlf_line_ends_are_dropped_with_their_cr() -> None:

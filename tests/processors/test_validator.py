@@ -223,9 +223,9 @@ async def test_a_batch_cancelled_while_its_file_is_read_is_not_queued(
     ]
 
     class CancelledMidRead(FilesystemStorage):
-        async def read(self, key: str) -> ObjectReader:
+        async def read(self, key: str, offset: int = 0) -> ObjectReader:
             await event_log.append(batch_id, TENANT, 1, cancel)  # the API wins the race
-            return await super().read(key)
+            return await super().read(key, offset)
 
     racing = CancelledMidRead(tmp_path / "objects")
     await racing.open()
@@ -422,11 +422,11 @@ async def test_a_batch_whose_validation_raises_fails_at_once_with_a_clear_error(
     attempts: list[str] = []
 
     class Failing(FilesystemStorage):
-        async def read(self, key: str) -> ObjectReader:
+        async def read(self, key: str, offset: int = 0) -> ObjectReader:
             if key == file_object_key(TENANT, broken_file):
                 attempts.append(key)
                 raise RecursionError("a bug the validator did not expect")
-            return await super().read(key)
+            return await super().read(key, offset)
 
     failing = Failing(tmp_path / "objects")
     await failing.open()
@@ -459,7 +459,7 @@ async def test_storage_out_of_reach_leaves_the_entry_pending_for_a_retry(
     batch_id = await _new_batch(event_log, storage, secrets)
 
     class Unreachable(FilesystemStorage):
-        async def read(self, key: str) -> ObjectReader:
+        async def read(self, key: str, offset: int = 0) -> ObjectReader:
             raise StorageUnavailable("the volume is not mounted")
 
     unreachable = Unreachable(tmp_path / "objects")

@@ -29,6 +29,18 @@ async def test_round_trip_returns_the_bytes_written(storage: ObjectStorage, size
     assert all(0 < len(chunk) <= 64 * 1024 for chunk in chunks)
 
 
+@pytest.mark.parametrize("offset", [0, 1, 65_536, 3 * MIB + 16])
+async def test_a_read_from_an_offset_streams_the_rest(storage: ObjectStorage, offset: int) -> None:
+    data = pattern(3 * MIB + 17)
+    await storage.write("files/t/obj", chunked(data, ODD_CHUNK_SIZES))
+
+    async with await storage.read("files/t/obj", offset) as reader:
+        assert reader.size == len(data) - offset
+        rest = b"".join([chunk async for chunk in reader])
+
+    assert rest == data[offset:]
+
+
 async def test_write_replaces_an_existing_object(storage: ObjectStorage) -> None:
     await storage.write("files/t/obj", chunked(b"old contents", [5]))
     await storage.write("files/t/obj", chunked(b"new", [2]))
