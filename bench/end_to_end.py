@@ -1,16 +1,17 @@
 """A whole batch through the OpenAI SDK, against every component as its own process.
 
-    .venv/bin/python -m bench.end_to_end [--requests 50000] [--concurrency 256]
+    .venv/bin/python -m bench.end_to_end [--requests 50000] [--concurrency 256] [--batches 1]
                                          [--endpoint chat|embeddings] [--file-mb N]
+                                         [--event-loop auto|uvloop|asyncio]
                                          [--embedded | --redis-url URL --postgres-url URL]
 
-Starts simulator (zero latency), API server, projector and processor as `batch-gateway up`
+Starts simulator (zero latency), API server, projector, processor and gc as `batch-gateway up`
 does (bench/live_system.py), on the machine's Redis and PostgreSQL under a namespace of its
 own, or with `--embedded` on servers of their own. Then, through the official `openai` SDK:
 uploads a generated input file (bench/inputs.py), creates the batch, polls it until it ends,
 and reads the output and error files back to check that every custom_id is there exactly once.
 `--concurrency` is both the processor's `max_in_flight` and the inference gateway's
-`max_concurrency`.
+`max_concurrency`. `--batches N` deals the requests into N files and runs N batches at once.
 
 Before the batch, the same request bodies go straight to the simulator from a plain aiohttp
 client at the same concurrency (bench/direct_client.py): the ratio of the two wall times is
@@ -58,7 +59,8 @@ ENDPOINTS: dict[str, tuple[BatchEndpoint, Callable[[int], Iterator[bytes]]]] = {
     "embeddings": (EMBEDDINGS, embedding_lines),
 }
 TERMINAL = ("completed", "failed", "expired", "cancelled")
-COMPONENTS = ("apiserver", "projector", "processor", "simulator")
+COMPONENTS = ("apiserver", "projector", "processor", "gc", "simulator")
+GATEWAY_COMPONENTS = ("apiserver", "projector", "processor", "gc")
 API_KEY = "bench"
 
 
@@ -92,82 +94,121 @@ def redis_pid(redis_url: str) -> int | None:
     return pid if Path(f"/proc/{pid}").exists() else None
 
 
-def run_batch(
+class EndToEnd(msgspec.Struct, frozen=True):
+    """What one run measured (bench/performance.py collects these)."""
+
+    requests: int
+    batches: int
+    wall: float
+    """Seconds from the first `batches.create` to the poll that saw the last batch end."""
+    direct_wall: float
+    cpu: dict[str, float]
+    """CPU seconds per component over the batches."""
+    peaks: dict[str, int]
+    processor_growth: int
+    """Bytes the processor's RSS rose above its size before the batches, at its peak."""
+    exactly_once: bool
+
+    @property
+    def throughput_ratio(self) -> float:
+        """Gateway throughput as a share of the plain client's, on the same requests."""
+        return self.direct_wall / self.wall
+
+    def cpu_per_request(self, component: str) -> float:
+        return self.cpu[component] / self.requests
+
+
+def run_batches(
     client: OpenAI,
     system: LiveSystem,
-    file_id: str,
+    file_ids: list[str],
     endpoint: BatchEndpoint,
     poll: float,
     timeout: float,
-) -> tuple[Batch, dict[str, float], PhasePeaks]:
-    """Create the batch and poll it to its end; returns it, the seconds spent in each status
-    (as seen by polling) and the processor's memory per status."""
+) -> tuple[list[Batch], dict[str, float], PhasePeaks]:
+    """Create the batches at once and poll them to their ends; returns them, the seconds spent
+    in each status (as polling saw the first batch) and the processor's memory per status (of
+    the first batch: with several, the phases overlap)."""
     phases: dict[str, float] = {}
     with PhasePeaks(system.pid("processor")) as memory:
         started = time.perf_counter()
-        batch = client.batches.create(
-            input_file_id=file_id,
-            endpoint=endpoint,
-            completion_window="24h",
-        )
-        memory.enter(batch.status)
-        status, since = batch.status, started
-        while batch.status not in TERMINAL:
+        batches = [
+            client.batches.create(input_file_id=file_id, endpoint=endpoint, completion_window="24h")
+            for file_id in file_ids
+        ]
+        memory.enter(batches[0].status)
+        status, since = batches[0].status, started
+        while any(batch.status not in TERMINAL for batch in batches):
             if time.perf_counter() - started > timeout:
-                raise SystemExit(f"batch still {batch.status} after {timeout:.0f} s")
+                raise SystemExit(f"batches still running after {timeout:.0f} s")
             if gone := system.exited():
                 raise SystemExit(f"{', '.join(gone)} exited; see {system.logs}")
             time.sleep(poll)
-            batch = client.batches.retrieve(batch.id)
-            if batch.status != status:
+            batches = [
+                batch if batch.status in TERMINAL else client.batches.retrieve(batch.id)
+                for batch in batches
+            ]
+            if batches[0].status != status:
                 now = time.perf_counter()
                 phases[status] = phases.get(status, 0.0) + now - since
-                status, since = batch.status, now
+                status, since = batches[0].status, now
                 if status not in TERMINAL:
                     memory.enter(status)
         phases["total"] = time.perf_counter() - started
-    return batch, phases, memory
+    return batches, phases, memory
 
 
-def check_results(client: OpenAI, batch: Batch, expected: int) -> str:
+def check_results(client: OpenAI, batches: list[Batch], expected: int) -> tuple[bool, str]:
     """Whether every custom_id of the input appears exactly once in the output and error
     files (a sanity check: the tests are what assert it)."""
     seen: collections.Counter[str] = collections.Counter()
-    lines = {}
+    lines = {"output": 0, "error": 0}
     decoder = msgspec.json.Decoder(_Result)
-    for kind, file_id in (("output", batch.output_file_id), ("error", batch.error_file_id)):
-        lines[kind] = 0
-        if file_id is None:
-            continue
-        with client.files.with_streaming_response.content(file_id) as response:
-            for line in response.iter_lines():
-                if line:
-                    seen[decoder.decode(line).custom_id] += 1
-                    lines[kind] += 1
+    for batch in batches:
+        for kind, file_id in (("output", batch.output_file_id), ("error", batch.error_file_id)):
+            if file_id is None:
+                continue
+            with client.files.with_streaming_response.content(file_id) as response:
+                for line in response.iter_lines():
+                    if line:
+                        seen[decoder.decode(line).custom_id] += 1
+                        lines[kind] += 1
     wanted = {f"request-{number}" for number in range(expected)}
     missing = len(wanted - seen.keys())
     repeated = sum(1 for count in seen.values() if count > 1)
     unknown = len(seen.keys() - wanted)
-    verdict = "yes" if not (missing or repeated or unknown) else "NO"
-    return (
-        f"every custom_id appears exactly once: {verdict} ({lines['output']:,} output lines, "
-        f"{lines['error']:,} error lines; {missing} missing, {repeated} repeated, "
-        f"{unknown} unknown)"
+    exact = not (missing or repeated or unknown)
+    return exact, (
+        f"every custom_id appears exactly once: {'yes' if exact else 'NO'} "
+        f"({lines['output']:,} output lines, {lines['error']:,} error lines; {missing} missing, "
+        f"{repeated} repeated, {unknown} unknown)"
     )
 
 
-def measure(args: argparse.Namespace, work: Path, backing: Services) -> None:
+def split_input(path: Path, parts: int) -> list[Path]:
+    """The input's lines dealt into `parts` files of (nearly) equal size, in order."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    size = -(-len(lines) // parts)
+    paths = []
+    for number in range(parts):
+        part = path.with_name(f"input-{number}.jsonl")
+        part.write_bytes(b"".join(lines[number * size : (number + 1) * size]))
+        paths.append(part)
+    return paths
+
+
+def measure(args: argparse.Namespace, work: Path, backing: Services) -> EndToEnd:
     endpoint = ENDPOINTS[args.endpoint][0]
     input_path = work / "input.jsonl"
     count = write_input(input_path, args.endpoint, args.requests, args.file_mb)
     size = input_path.stat().st_size
-    processor_settings = {
+    settings = {
         "BATCH_GATEWAY_MAX_IN_FLIGHT": str(args.concurrency),
         "BATCH_GATEWAY_GLOBAL_INFERENCE_GATEWAY_MAX_CONCURRENCY": str(args.concurrency),
         "BATCH_GATEWAY_EVENT_LOOP": args.event_loop,
     }
     with (
-        live_system(work, backing, processor_settings) as system,
+        live_system(work, backing, settings, gc=True) as system,
         OpenAI(
             base_url=f"{system.base_url}/v1", api_key=API_KEY, max_retries=0, timeout=600.0
         ) as client,
@@ -176,12 +217,14 @@ def measure(args: argparse.Namespace, work: Path, backing: Services) -> None:
         if (pid := redis_pid(backing.redis_url)) is not None:
             pids["redis"] = pid
         started = time.perf_counter()
-        with input_path.open("rb") as file:  # a file object: the SDK streams it
-            uploaded = client.files.create(file=("input.jsonl", file), purpose="batch")
+        file_ids = []
+        for path in split_input(input_path, args.batches) if args.batches > 1 else [input_path]:
+            with path.open("rb") as file:  # a file object: the SDK streams it
+                file_ids.append(client.files.create(file=(path.name, file), purpose="batch").id)
         upload_seconds = time.perf_counter() - started
         print(
-            f"input: {count:,} {endpoint} lines, {size / MB:.1f} MB, uploaded in "
-            f"{upload_seconds:.2f} s ({size / MB / upload_seconds:.0f} MB/s)"
+            f"input: {count:,} {endpoint} lines, {size / MB:.1f} MB in {args.batches} file(s), "
+            f"uploaded in {upload_seconds:.2f} s ({size / MB / upload_seconds:.0f} MB/s)"
         )
 
         simulator_before = cpu_seconds(pids["simulator"])
@@ -197,23 +240,25 @@ def measure(args: argparse.Namespace, work: Path, backing: Services) -> None:
 
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         peaks_before = {name: ProcessMemory(pids[name]).peak() for name in COMPONENTS}
-        batch, phases, memory = run_batch(
-            client, system, uploaded.id, endpoint, args.poll_seconds, args.timeout
+        batches, phases, memory = run_batches(
+            client, system, file_ids, endpoint, args.poll_seconds, args.timeout
         )
         cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
         # The machine's Redis serves other clients too: only its CPU is told.
         measured = [*COMPONENTS, "redis"] if "redis" in pids and backing.embedded else COMPONENTS
         peaks = {name: ProcessMemory(pids[name]).peak() for name in measured}
-        peaks["processor"] = max(
-            peaks_before["processor"], memory.baseline + max(memory.growth.values())
-        )
+        growth = max(memory.growth.values())
+        peaks["processor"] = max(peaks_before["processor"], memory.baseline + growth)
         wall = phases["total"]
+        statuses = collections.Counter(batch.status for batch in batches)
         print(
-            f"gateway: {batch.status} in {wall:.2f} s = {count / wall:,.0f} requests/s ("
+            f"gateway: {dict(statuses)} in {wall:.2f} s = {count / wall:,.0f} requests/s ("
             + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items())
-            + f"); request_counts {batch.request_counts}"
+            + f"); request_counts {batches[0].request_counts}"
+            + (f" (first of {len(batches)})" if len(batches) > 1 else "")
         )
-        print(f"  {check_results(client, batch, count)}")
+        exact, verdict = check_results(client, batches, count)
+        print(f"  {verdict}")
         print(
             f"direct: plain aiohttp client to the simulator, same bodies, concurrency "
             f"{args.concurrency}: {direct.wall:.2f} s = {direct.requests / direct.wall:,.0f} "
@@ -221,8 +266,12 @@ def measure(args: argparse.Namespace, work: Path, backing: Services) -> None:
             f"{direct.cpu / direct.requests * 1000:.3f} s, simulator "
             f"{direct_simulator_cpu / direct.requests * 1000:.3f} s"
         )
-        print(f"  gateway / direct wall time: {wall / direct.wall:.1f}x")
+        print(
+            f"  gateway / direct wall time: {wall / direct.wall:.1f}x "
+            f"(gateway throughput {direct.wall / wall:.2f}x the plain client's)"
+        )
     print_components(count, wall, cpu, peaks, memory)
+    return EndToEnd(count, len(batches), wall, direct.wall, cpu, peaks, growth, exact)
 
 
 def print_components(
@@ -243,10 +292,17 @@ def print_components(
     )
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def run(argv: Sequence[str] | None = None) -> EndToEnd:
+    """Parse `argv`, run once, print, and return the figures."""
     parser = argparse.ArgumentParser(prog="python -m bench.end_to_end", description=__doc__)
     parser.add_argument("--requests", type=int, default=50_000)
     parser.add_argument("--concurrency", type=int, default=256)
+    parser.add_argument(
+        "--batches",
+        type=int,
+        default=1,
+        help="split the requests into this many batches, run at once",
+    )
     parser.add_argument("--endpoint", choices=sorted(ENDPOINTS), default="chat")
     parser.add_argument(
         "--file-mb", type=float, help="upload a file of about this size (~4 KB lines) instead"
@@ -274,11 +330,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         with services(work, args.redis_url, args.postgres_url, args.embedded) as backing:
             where = "embedded" if backing.embedded else "this machine's"
             print(f"{where} Redis ({backing.redis_url}) and PostgreSQL")
-            measure(args, work, backing)
+            return measure(args, work, backing)
     finally:
         print(f"load average {os.getloadavg()[0]:.2f} at the end")
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    run(argv)
 
 
 if __name__ == "__main__":

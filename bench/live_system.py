@@ -125,6 +125,7 @@ def live_system(
         labels.append(label)
     if gc:
         components.append(Component("gc", "127.0.0.1", free_port(), logs / "gc.log"))
+        labels.append("gc")
     started: list[Component] = []
     try:
         for component in components:
