@@ -48,8 +48,19 @@ class _Body(msgspec.Struct):
     stream: Any = None
 
 
+class _ObjectLine(msgspec.Struct):
+    """A line whose body is an object (nearly every line), decoded in one pass; the others
+    are decoded as `_Line`, then `_Body`, to say what is wrong."""
+
+    custom_id: Any = None
+    method: Any = None
+    url: Any = None
+    body: _Body | msgspec.UnsetType = msgspec.UNSET
+
+
 _line_decoder = msgspec.json.Decoder(_Line)
 _body_decoder = msgspec.json.Decoder(_Body)
+_object_line_decoder = msgspec.json.Decoder(_ObjectLine)
 
 
 class ValidationResult(msgspec.Struct, frozen=True):
@@ -88,16 +99,23 @@ class _Checker:
                 f"This line nests JSON more than {MAX_JSON_DEPTH} levels deep.",
             )
             return
-        try:
-            line = _line_decoder.decode(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            self.fail(number, "invalid_json_line", "This line is not a valid JSON object.")
+        decoded = self._decode(number, raw)
+        if decoded is None:
             return
-        for field in ("custom_id", "method", "url"):
-            if getattr(line, field) is None:
-                self.fail(number, "missing_required_parameter", f"Missing '{field}'.", field)
-                return
-        if not line.body:
+        line, body = decoded
+        missing = (
+            "custom_id"
+            if line.custom_id is None
+            else "method"
+            if line.method is None
+            else "url"
+            if line.url is None
+            else None
+        )
+        if missing is not None:
+            self.fail(number, "missing_required_parameter", f"Missing '{missing}'.", missing)
+            return
+        if body is None:
             self.fail(number, "missing_required_parameter", "Missing 'body'.", "body")
             return
         if not isinstance(line.custom_id, str) or not line.custom_id:
@@ -111,7 +129,7 @@ class _Checker:
                 f"custom_id must be at most {MAX_CUSTOM_ID_LENGTH} characters long.",
                 "custom_id",
             )
-        elif _CONTROL.search(line.custom_id):
+        elif _has_control(line.custom_id):
             self.fail(
                 number,
                 "invalid_custom_id",
@@ -138,12 +156,34 @@ class _Checker:
                 f"The url must be the batch's endpoint, {self.endpoint}.",
                 "url",
             )
-        self._check_body(number, line.body)
+        self._check_body(number, body)
 
-    def _check_body(self, number: int, raw: msgspec.Raw) -> None:
+    def _decode(
+        self, number: int, raw: Line
+    ) -> tuple[_Line | _ObjectLine, _Body | msgspec.Raw | None] | None:
+        """The line and its body: decoded, None when missing, or raw when it is not a JSON
+        object (reported with the body's other checks); None, with its error, when the line
+        is not a JSON object."""
         try:
-            body = _body_decoder.decode(raw)
+            line = _object_line_decoder.decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            pass
+        else:
+            return line, line.body if isinstance(line.body, _Body) else None
+        try:
+            raw_line = _line_decoder.decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            self.fail(number, "invalid_json_line", "This line is not a valid JSON object.")
+            return None
+        if not raw_line.body:
+            return raw_line, None
+        try:
+            return raw_line, _body_decoder.decode(raw_line.body)
         except msgspec.ValidationError:
+            return raw_line, raw_line.body
+
+    def _check_body(self, number: int, body: _Body | msgspec.Raw) -> None:
+        if not isinstance(body, _Body):
             self.fail(number, "invalid_json_line", "body must be a JSON object.", "body")
             return
         if body.stream is True:
@@ -159,13 +199,18 @@ class _Checker:
             isinstance(body.model, str)
             and body.model
             and len(body.model) <= MAX_MODEL_LENGTH
-            and not _CONTROL.search(body.model)
+            and not _has_control(body.model)
         ):
             self.models.add(body.model)
         elif body.model is not None:
             self.fail(number, "invalid_value", "body.model must be a model name.", "body.model")
         elif self.endpoint not in MODEL_OPTIONAL_ENDPOINTS:
             self.fail(number, "missing_required_parameter", "Missing 'body.model'.", "body.model")
+
+
+def _has_control(text: str) -> bool:
+    # Printable text has no control characters; only the rest is searched.
+    return not text.isprintable() and _CONTROL.search(text) is not None
 
 
 def _is_utf8(raw: Line) -> bool:
