@@ -1,7 +1,7 @@
 """Upload throughput through the official OpenAI SDK: one 100 MB batch file, 200 small ones.
 
     .venv/bin/python -m bench.upload_files [--base-url URL [--server-pid PID]] [--big-mb N]
-                                           [--small-files N] [--small-lines N]
+                                           [--small-files N] [--small-lines N] [--concurrent N]
 
 Without `--base-url` it starts a stack (`tests.harness.live_stack.LiveStack`: API server,
 projector and processor in one process) in a child process, on this machine's Redis and
@@ -10,13 +10,15 @@ all of it afterwards. It prints MB/s for the big upload, files/s for the small o
 time, each waiting for read-your-writes as a client does), and how far the server process's
 resident memory rose during the big upload: uploads stream to storage, so that should stay far
 below the file's size. With `--base-url`, memory is measured only if `--server-pid` names the
-API server's process on this machine.
+API server's process on this machine. `--concurrent 10` then uploads the big file ten times at
+once and prints the memory the server grew by while they streamed in.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import multiprocessing
 import shutil
@@ -27,8 +29,10 @@ from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+import msgspec
 import redis
 from openai import OpenAI
+from openai.types import FileObject
 
 from batch_gateway.projections.database import drop_schema
 from batch_gateway.secret_store import new_secrets_key
@@ -47,8 +51,10 @@ START_TIMEOUT_SECONDS = 60.0
 def write_big_file(path: Path, size: int) -> int:
     """Write at least `size` bytes of whole JSONL lines to `path`; returns the line count."""
     written = lines = 0
+    # Past 100 MB, lines of ~4.7 KB keep the file within the 50,000-line limit.
+    words = BIG_LINE_WORDS if size <= 100 * MB else 1200
     with path.open("wb") as file:
-        for line in chat_lines(BIG_LINE_WORDS):
+        for line in chat_lines(words):
             if written >= size:
                 break
             file.write(line)
@@ -115,17 +121,35 @@ def _remove_namespace(settings: ApiServerSettings) -> None:
         client.close()
 
 
-def run(client: OpenAI, server_pid: int | None, args: argparse.Namespace, work: Path) -> None:
+class UploadFigures(msgspec.Struct, frozen=True):
+    """What one run measured (bench/performance.py collects these)."""
+
+    mb_per_second: float
+    """The big upload alone."""
+    growth: int | None
+    """How far the server's RSS rose above its size before the big upload, at its peak."""
+    concurrent: int
+    concurrent_growth: int | None
+    """The same while `concurrent` uploads of the big file stream in at once."""
+
+
+def _upload(client: OpenAI, path: Path, name: str) -> FileObject:
+    with path.open("rb") as file:  # a file object, not bytes or a path: the SDK streams it
+        return client.files.create(file=(name, file), purpose="batch")
+
+
+def run(
+    client: OpenAI, server_pid: int | None, args: argparse.Namespace, work: Path
+) -> UploadFigures:
     big = work / "big.jsonl"
     lines = write_big_file(big, int(args.big_mb * MB))
     size = big.stat().st_size
     uploaded: list[str] = []
     try:
-        with big.open("rb") as file, contextlib.ExitStack() as watching:
-            # A file object, not bytes or a path: the SDK then streams it from disk.
+        with contextlib.ExitStack() as watching:
             growth = watching.enter_context(PeakGrowth(server_pid)) if server_pid else None
             started = time.perf_counter()
-            created = client.files.create(file=("big.jsonl", file), purpose="batch")
+            created = _upload(client, big, "big.jsonl")
             seconds = time.perf_counter() - started
         uploaded.append(created.id)
         if created.bytes != size:
@@ -139,7 +163,24 @@ def run(client: OpenAI, server_pid: int | None, args: argparse.Namespace, work: 
             f"big file: {size / MB:.1f} MB, {lines} lines in {seconds:.2f} s = "
             f"{size / MB / seconds:.1f} MB/s; {memory}"
         )
-
+        seconds_alone, growth_alone = seconds, growth.growth if growth is not None else None
+        concurrent_growth = None
+        if args.concurrent > 1:
+            with contextlib.ExitStack() as watching:
+                watched = watching.enter_context(PeakGrowth(server_pid)) if server_pid else None
+                started = time.perf_counter()
+                with concurrent.futures.ThreadPoolExecutor(args.concurrent) as pool:
+                    names = [f"big-{number}.jsonl" for number in range(args.concurrent)]
+                    uploaded += (
+                        file.id for file in pool.map(lambda n: _upload(client, big, n), names)
+                    )
+                seconds = time.perf_counter() - started
+            concurrent_growth = watched.growth if watched is not None else None
+            print(
+                f"{args.concurrent} uploads of it at once: {seconds:.2f} s = "
+                f"{args.concurrent * size / MB / seconds:.1f} MB/s in all; server RSS "
+                + (f"+{watched.growth / MB:.1f} MB at its peak" if watched else "not measured")
+            )
         smalls = [small_file(args.small_lines, seed) for seed in range(args.small_files)]
         started = time.perf_counter()
         for number, data in enumerate(smalls):
@@ -155,9 +196,13 @@ def run(client: OpenAI, server_pid: int | None, args: argparse.Namespace, work: 
     finally:
         for file_id in uploaded:
             client.files.delete(file_id)
+    return UploadFigures(
+        size / MB / seconds_alone, growth_alone, args.concurrent, concurrent_growth
+    )
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> UploadFigures:
+    """Parse `argv`, run once, print, and return the figures."""
     parser = argparse.ArgumentParser(prog="python -m bench.upload_files", description=__doc__)
     parser.add_argument("--base-url", help="an API server to upload to, e.g. http://host:8000")
     parser.add_argument("--api-key", default="bench", help="sent as the Bearer key")
@@ -167,6 +212,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--big-mb", type=float, default=100.0)
     parser.add_argument("--small-files", type=int, default=200)
     parser.add_argument("--small-lines", type=int, default=10)
+    parser.add_argument(
+        "--concurrent", type=int, default=1, help="then upload the big file this many times at once"
+    )
     args = parser.parse_args(argv)
 
     with contextlib.ExitStack() as stack:
@@ -187,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
         )
         print(f"uploading to {base_url}")
-        run(client, server_pid, args, work)
+        return run(client, server_pid, args, work)
 
 
 if __name__ == "__main__":
