@@ -205,8 +205,9 @@ def measure(args: argparse.Namespace, work: Path, backing: Services) -> EndToEnd
     settings = {
         "BATCH_GATEWAY_MAX_IN_FLIGHT": str(args.concurrency),
         "BATCH_GATEWAY_GLOBAL_INFERENCE_GATEWAY_MAX_CONCURRENCY": str(args.concurrency),
-        "BATCH_GATEWAY_EVENT_LOOP": args.event_loop,
     }
+    if args.event_loop != "auto":  # unset, code from before ADR 0031 can be measured too
+        settings["BATCH_GATEWAY_EVENT_LOOP"] = args.event_loop
     with (
         live_system(work, backing, settings, gc=True) as system,
         OpenAI(

@@ -39,6 +39,7 @@ from batch_gateway.secret_store import new_secrets_key
 from batch_gateway.settings import ApiServerSettings
 from batch_gateway.storage import StorageSettings
 from bench.inputs import chat_lines
+from bench.live_system import services
 from bench.memory import PeakGrowth
 from tests.harness.live_stack import LiveStack
 
@@ -209,6 +210,9 @@ def main(argv: Sequence[str] | None = None) -> UploadFigures:
     parser.add_argument("--server-pid", type=int, help="the pid of the --base-url API server")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--embedded", action="store_true", help="start Redis and PostgreSQL of our own"
+    )
     parser.add_argument("--big-mb", type=float, default=100.0)
     parser.add_argument("--small-files", type=int, default=200)
     parser.add_argument("--small-lines", type=int, default=10)
@@ -222,8 +226,11 @@ def main(argv: Sequence[str] | None = None) -> UploadFigures:
         if args.base_url:
             base_url, server_pid = args.base_url.rstrip("/"), args.server_pid
         else:
+            backing = stack.enter_context(
+                services(work, args.redis_url, args.postgres_url, args.embedded)
+            )
             base_url, server_pid = stack.enter_context(
-                stack_in_child(args.redis_url, args.postgres_url)
+                stack_in_child(backing.redis_url, backing.postgres_url)
             )
         client = stack.enter_context(
             OpenAI(

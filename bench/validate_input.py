@@ -73,7 +73,8 @@ async def measure(chunks: Sequence[bytes], lines: int, repeat: int) -> list[Run]
     return runs
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> float:
+    """Parse `argv`, run, print, and return the median CPU seconds."""
     parser = argparse.ArgumentParser(prog="python -m bench.validate_input", description=__doc__)
     parser.add_argument("--lines", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=5)
@@ -104,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"peak RSS of the process {ProcessMemory(os.getpid()).peak() / MB:.0f} MB "
         f"(since the last run began; the {size:.0f} MB input is held in memory)"
     )
+    return cpu
 
 
 if __name__ == "__main__":
