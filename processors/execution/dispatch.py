@@ -111,6 +111,9 @@ class Gateway:
             connector = aiohttp.TCPConnector(limit=self.settings.max_concurrency, ssl=ssl_context)
             self._session = aiohttp.ClientSession(
                 connector=connector,
+                # Inference servers set no cookies worth keeping; a jar would be filtered and
+                # updated on every request.
+                cookie_jar=aiohttp.DummyCookieJar(),
                 timeout=aiohttp.ClientTimeout(total=self.settings.request_timeout_seconds),
             )
         return self._session
