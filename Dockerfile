@@ -29,6 +29,7 @@ COPY storage ./storage
 COPY gateway ./gateway
 COPY projections ./projections
 COPY processors ./processors
+COPY results ./results
 COPY gc ./gc
 COPY stack ./stack
 COPY simulator ./simulator

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import tomllib
 
 from batch_gateway.storage.config import StorageSettings
 from tests.helm.chart import CHART_DIR, THREE_FLAG_INSTALL, render_chart
@@ -32,6 +33,20 @@ def _stages() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     starts = [m.start() for m in re.finditer(r"^FROM ", text, re.MULTILINE)]
     assert len(starts) == 2, "a builder and a runtime stage"
     return _instructions(text[starts[0] : starts[1]]), _instructions(text[starts[1] :])
+
+
+def test_the_builder_copies_every_folder_the_package_is_built_from() -> None:
+    """`pip wheel .` in the builder needs every folder pyproject's `package-dir` names (a
+    folder missing from the image fails the build, or ships a package without a part)."""
+    pyproject = tomllib.loads((DOCKERFILE.parent / "pyproject.toml").read_text())
+    folders = set(pyproject["tool"]["setuptools"]["package-dir"].values())
+    builder, _ = _stages()
+    copied = {
+        shlex.split(arguments)[0]
+        for keyword, arguments in builder
+        if keyword == "COPY" and not arguments.startswith("--")
+    }
+    assert folders <= copied, f"not copied into the builder: {sorted(folders - copied)}"
 
 
 def _runs(stage: list[tuple[str, str]]) -> str:
