@@ -38,7 +38,7 @@ from batch_gateway.events.batch_events import BatchExpired, RequestCounts
 from batch_gateway.events.envelope import Recorded
 from batch_gateway.events.file_aggregate import FileState, file_store
 from batch_gateway.gc.schedule import UNCLAIMED_EXPIRABLE
-from batch_gateway.results.requests import ANY, requests_of
+from batch_gateway.results.requests import requests_of
 from batch_gateway.results.result_files import publish_result_file
 from batch_gateway.results.result_lines import encode_line
 from batch_gateway.results.stop_lines import stop_line
@@ -218,7 +218,7 @@ class Expirer:
 async def _expired_lines(storage: ObjectStorage, input_key: str) -> AsyncIterator[bytes]:
     buffer: list[bytes] = []
     size = 0
-    async for request in requests_of(storage, input_key, model=ANY, skip=()):
+    async for request in requests_of(storage, input_key, skip=()):
         line = encode_line(stop_line(request.custom_id, "expired"))
         buffer.append(line)
         size += len(line)

@@ -1,5 +1,5 @@
-"""Reading the requests of an input file as the executor needs them: streamed, one model at
-a time, skipping what is already done."""
+"""Reading the requests of an input file as the executor needs them: streamed, from where a
+slice begins, skipping what is already done."""
 
 from __future__ import annotations
 
@@ -34,15 +34,15 @@ async def requests_of(
     storage: ObjectStorage,
     key: str,
     *,
-    model: str | object | None,
     skip: Collection[str],
     first: int = 0,
     end: int | None = None,
     offset: int = 0,
 ) -> AsyncIterator[Request]:
-    """The file's requests (validated already) for `model` (any model when `model` is ANY),
-    leaving out the custom_ids in `skip`; only the requests `first` to `end` (exclusive) in
-    the file's order, blank lines not counted (a slice of the batch)."""
+    """The file's requests (validated already), whatever their model, leaving out the
+    custom_ids in `skip`; only the requests `first` to `end` (exclusive) in the file's order,
+    blank lines not counted (a slice of the batch). `offset` is where request `first` begins
+    in the file, in bytes (validation records it, ADR 0031); 0 counts from the start."""
     reader = await storage.read(key, offset)
     # From an `offset` (where request `first` begins), the first request read is `first`.
     ordinal = first - 1 if offset else -1
@@ -60,10 +60,5 @@ async def requests_of(
                 line = _line_decoder.decode(raw)
                 if line.custom_id in skip:
                     continue
-                line_model = _model_decoder.decode(line.body).model
-                if model is not ANY and line_model != model:
-                    continue
-                yield Request(line.custom_id, line_model, bytes(line.body))
-
-
-ANY = object()
+                model = _model_decoder.decode(line.body).model
+                yield Request(line.custom_id, model, bytes(line.body))

@@ -47,7 +47,7 @@ from batch_gateway.processors.execution.prefix_order import prefix_ordered
 from batch_gateway.processors.execution.priority import DEFAULT_PRIORITY
 from batch_gateway.processors.execution.routing import Routes
 from batch_gateway.processors.metrics import RequestMetrics, job_phase
-from batch_gateway.results.requests import ANY, Request, requests_of
+from batch_gateway.results.requests import Request, requests_of
 from batch_gateway.results.result_lines import ResultLine, unanswered
 from batch_gateway.results.stop_lines import StoppedFor, stop_line
 from batch_gateway.secret_store import SecretStore
@@ -286,9 +286,7 @@ class _Job:
             set(self._done),
             self.state.slice_offset(number),
         )
-        return requests_of(
-            storage, input_key, model=ANY, skip=skip, first=first, end=end, offset=offset
-        )
+        return requests_of(storage, input_key, skip=skip, first=first, end=end, offset=offset)
 
     async def _dispatch_each(self, input_key: str) -> None:
         # One pass over the slice for every model: each request goes to its model's gateway

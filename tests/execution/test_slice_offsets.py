@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from batch_gateway.processors.validation.input_file import validate_input
 from batch_gateway.results.lines import UTF8_BOM
-from batch_gateway.results.requests import ANY, Request, requests_of
+from batch_gateway.results.requests import Request, requests_of
 from batch_gateway.storage.filesystem import FilesystemStorage
 from tests.processors.batch_inputs import CHAT, jsonl, request_line
 
@@ -42,7 +42,7 @@ def _file(requests: int, blanks: list[int], crlf: bool, bom: bool, final_newline
 async def _requests(
     storage: FilesystemStorage, first: int, end: int | None, offset: int
 ) -> list[Request]:
-    reader = requests_of(storage, KEY, model=ANY, skip=(), first=first, end=end, offset=offset)
+    reader = requests_of(storage, KEY, skip=(), first=first, end=end, offset=offset)
     return [request async for request in reader]
 
 
