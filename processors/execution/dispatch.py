@@ -99,6 +99,8 @@ class Gateway:
         self._metrics_session: aiohttp.ClientSession | None = None
         self._gate_task: asyncio.Task[None] | None = None
         self._urls: dict[str, yarl.URL] = {}
+        # Set by `close`: nothing is sent any more, and no session is opened again.
+        self.closed = False
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -128,7 +130,7 @@ class Gateway:
 
     def watch_load(self) -> None:
         """Run the admission gate, if the gateway has metrics to read (started on first use)."""
-        if self._gate_task is not None:
+        if self._gate_task is not None or self.closed:
             return
         self._metrics_session = aiohttp.ClientSession()
         gate = AdmissionGate(self.name, self.settings, self.limit, self._metrics_session)
@@ -140,6 +142,7 @@ class Gateway:
             )
 
     async def close(self) -> None:
+        self.closed = True
         if self._gate_task is not None:
             await end_tasks([self._gate_task])
         for session in (self._session, self._metrics_session):
@@ -153,6 +156,7 @@ class Dispatcher:
         self._gateways: dict[str, Gateway] = {}
         metrics.admit_models(settings.model_gateways)
         self._names: list[str] = []
+        self._closed = False
         self._wait_backoff = wait_exponential_jitter(
             multiplier=settings.backoff_initial_seconds, max=settings.backoff_max_seconds
         )
@@ -167,6 +171,9 @@ class Dispatcher:
             )
             gateway = Gateway(name, settings, self._settings.tenant_weights)
             self._gateways[settings.url] = gateway
+            if self._closed:
+                gateway.closed = True  # asked for while stopping: it sends nothing
+                return gateway
             gateway.watch_load()
             self._watch(gateway)
         return gateway
@@ -183,9 +190,10 @@ class Dispatcher:
         self._names.append(gateway.name)
 
     async def close(self) -> None:
+        self._closed = True
         for name in self._names:
             metrics.forget_gateway(name)
-        for gateway in self._gateways.values():
+        for gateway in list(self._gateways.values()):
             await gateway.close()
 
     async def send(
@@ -271,7 +279,9 @@ class Dispatcher:
         limit = gateway.limit
         await limit.acquire(flow)
         try:
-            if stop is not None and stop.is_set():
+            # A closed gateway (its processor is stopping) sends nothing, and opens no session
+            # that nothing would close: the request has no result, so its next owner sends it.
+            if gateway.closed or (stop is not None and stop.is_set()):
                 raise _Stopped
             with request.attempt(), _client_span(gateway, endpoint, custom_id) as call:
                 # The server (llm-d's router, vLLM) continues the trace from this attempt.

@@ -160,3 +160,26 @@ async def test_a_saturated_server_makes_the_dispatcher_back_off() -> None:
     assert max(caps) > 3, "the cap rose while the server had room"
     assert min(caps[peak:]) < max(caps), "and fell when requests waited on the server"
     assert all(line is not None and line.succeeded for line in lines)
+
+
+async def test_a_closed_dispatcher_sends_nothing_and_opens_no_session() -> None:
+    """A request that reaches the dispatcher after it closed (its processor is stopping) is
+    not sent and gets no result, so its next owner sends it; no session is opened again."""
+    async with running_simulator(SimulatorSettings(port=0)) as sim:
+        gateway_settings = GatewaySettings(url=sim.url)
+        dispatcher = Dispatcher(ProcessorSettings(global_inference_gateway=gateway_settings))
+        gateway = dispatcher.gateway(gateway_settings)
+        body = b'{"model": "sim-model", "messages": [{"role": "user", "content": "hi"}]}'
+        sent = await dispatcher.send(gateway, "/v1/chat/completions", "before", body, {})
+        assert sent is not None
+        assert sent.succeeded
+        await dispatcher.close()
+
+        late = await dispatcher.send(gateway, "/v1/chat/completions", "after", body, {})
+        other = dispatcher.gateway(GatewaySettings(url=f"{sim.url}/other"))
+        later = await dispatcher.send(other, "/v1/chat/completions", "later", body, {})
+
+        assert late is None
+        assert later is None
+        assert gateway.session.closed  # the closed one, not a new one
+        assert sim.stats().requests == 1
