@@ -104,8 +104,10 @@ class WebhookDeliverer:
         self._key = signing_key(settings.webhook_secret)  # a bad secret fails at start
         self._session: aiohttp.ClientSession | None = None
         self._stop = asyncio.Event()
+        self._closed = False
 
     async def close(self) -> None:
+        self._closed = True
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -227,6 +229,10 @@ class WebhookDeliverer:
 
     @property
     def _client(self) -> aiohttp.ClientSession:
+        if self._closed:
+            # Stopping: the entry stays pending for another deliverer, and no session is opened
+            # that nothing would close.
+            raise _Interrupted
         if self._session is None:
             timeout = aiohttp.ClientTimeout(total=self._settings.webhook_timeout_seconds)
             headers = {"user-agent": "batch-gateway-webhooks"}

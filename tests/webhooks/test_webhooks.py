@@ -188,3 +188,27 @@ async def test_an_unacknowledged_delivery_is_sent_again_by_another_deliverer(
     assert first.body == second.body
     assert second.headers["webhook-signature"] == _expected_signature(second)
     assert await _pending(redis_client, event_log) == 0
+
+
+async def test_a_closed_deliverer_leaves_its_entries_pending_and_opens_no_session(
+    event_log: EventLog,
+    redis_client: aioredis.Redis,
+    receiver: Receiver,
+    make_deliverer: MakeDeliverer,
+) -> None:
+    """A deliverer closed while its processor stops posts nothing more: the entry stays
+    pending for another deliverer, and no HTTP session is opened that nothing would close."""
+    closed = make_deliverer("deliverer-a")
+    survivor = make_deliverer("deliverer-b", lease_ms=50)
+    await survivor.drain()
+    await _append(event_log, "batch_7", COMPLETED)
+    await closed.close()
+
+    await closed.drain()
+
+    assert receiver.requests == []
+    assert await _pending(redis_client, event_log) == 1
+    await asyncio.sleep(0.1)  # the closed deliverer's lease runs out
+    assert await survivor.drain() == 1
+    assert len(receiver.requests) == 1
+    assert await _pending(redis_client, event_log) == 0
