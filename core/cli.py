@@ -10,19 +10,14 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 from batch_gateway import event_loop
-from batch_gateway.client_cli import CLIENT_COMMANDS, add_client_commands, run_client_command
+from batch_gateway.client.commands import CLIENT_COMMANDS, add_client_commands, run_client_command
+from batch_gateway.gateway.settings import ApiServerSettings
 from batch_gateway.gc.arguments import add_gc_arguments, gc_overrides
+from batch_gateway.gc.settings import GcSettings
 from batch_gateway.logs import configure_logging
-from batch_gateway.settings import (
-    ApiServerSettings,
-    GcSettings,
-    ProcessorSettings,
-    ProjectorSettings,
-    SettingsError,
-    load_settings,
-    require_secrets_key,
-    require_webhook_secret,
-)
+from batch_gateway.processors.settings import ProcessorSettings, require_webhook_secret
+from batch_gateway.projections.settings import ProjectorSettings
+from batch_gateway.settings import SettingsError, load_settings, require_secrets_key
 from batch_gateway.simulator import SimulatorSettings
 from batch_gateway.simulator.arguments import add_simulator_arguments, simulator_overrides
 from batch_gateway.stack.up import add_up_arguments, run_up

@@ -22,8 +22,8 @@ from batch_gateway.gateway.openapi import document_optional_parameters, document
 from batch_gateway.gateway.request_ids import RequestIdMiddleware, ensure_request_id
 from batch_gateway.gateway.request_spans import RequestSpanMiddleware
 from batch_gateway.gateway.services import ApiServices, open_api_services
+from batch_gateway.gateway.settings import ApiServerSettings
 from batch_gateway.gateway.tenancy import TenantResolver
-from batch_gateway.settings import ApiServerSettings
 
 # Multipart framing and the small text fields around the file itself.
 FORM_OVERHEAD_BYTES = 1024 * 1024

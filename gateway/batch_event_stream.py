@@ -31,8 +31,8 @@ from batch_gateway.gateway.batch_commands import no_such_batch
 from batch_gateway.gateway.dependencies import Services, Tenant
 from batch_gateway.gateway.event_fanout import EventFanout, EventReads
 from batch_gateway.gateway.openapi import error_responses
+from batch_gateway.gateway.settings import EventStreamSettings
 from batch_gateway.ids import is_batch_id
-from batch_gateway.settings import EventStreamSettings
 
 TERMINAL_EVENT_TYPES = frozenset(
     str(cls.__struct_config__.tag)

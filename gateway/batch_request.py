@@ -8,8 +8,8 @@ from typing import Any
 import msgspec
 
 from batch_gateway.errors import InvalidRequest
+from batch_gateway.gateway.settings import BatchLimits
 from batch_gateway.json_depth import MAX_JSON_DEPTH, exceeds_depth
-from batch_gateway.settings import BatchLimits
 
 _KNOWN_FIELDS = frozenset(
     {"input_file_id", "endpoint", "completion_window", "metadata", "output_expires_after"}

@@ -10,7 +10,7 @@ import uvicorn
 from litestar import Litestar
 
 from batch_gateway.gateway.app import create_app
-from batch_gateway.settings import ApiServerSettings
+from batch_gateway.gateway.settings import ApiServerSettings
 
 
 class ApiServer(uvicorn.Server):

@@ -13,10 +13,10 @@ from batch_gateway.events.aggregate_store import AggregateStore, Decision
 from batch_gateway.events.file_aggregate import FileState, file_store
 from batch_gateway.gateway.file_form import UploadRequest, parse_upload_fields
 from batch_gateway.gateway.objects import DeletedFile, FileObject
+from batch_gateway.gateway.settings import FileLimits
 from batch_gateway.gateway.uploads import UploadForm
 from batch_gateway.ids import is_file_id, new_file_id
 from batch_gateway.projections.waiter import ProjectionWaiter
-from batch_gateway.settings import FileLimits
 from batch_gateway.storage import (
     ObjectStorage,
     ObjectTooLarge,

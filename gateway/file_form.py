@@ -7,9 +7,9 @@ import json
 import msgspec
 
 from batch_gateway.errors import InvalidRequest
+from batch_gateway.gateway.settings import FileLimits
 from batch_gateway.gateway.uploads import UploadForm
 from batch_gateway.json_depth import exceeds_depth
-from batch_gateway.settings import FileLimits
 
 # What a client may upload with. `batch_output` and the other *_output purposes are only
 # ever given by the service to files it writes.

@@ -24,7 +24,7 @@ from litestar.openapi.spec import (
 
 from batch_gateway.gateway.file_form import UPLOAD_PURPOSES
 from batch_gateway.gateway.objects import ErrorBody
-from batch_gateway.settings import ApiServerSettings
+from batch_gateway.gateway.settings import ApiServerSettings
 
 _DESCRIPTIONS = {
     400: "Invalid request: the message names the problem and `param` the offending parameter.",

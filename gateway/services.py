@@ -17,6 +17,7 @@ from batch_gateway.gateway.batch_commands import BatchCommands
 from batch_gateway.gateway.event_fanout import EventFanout, EventReads
 from batch_gateway.gateway.file_commands import FileCommands
 from batch_gateway.gateway.idempotency import IdempotencyKeys
+from batch_gateway.gateway.settings import ApiServerSettings
 from batch_gateway.projections.batch_queries import BatchQueries
 from batch_gateway.projections.database import open_pool
 from batch_gateway.projections.file_queries import FileQueries
@@ -24,7 +25,6 @@ from batch_gateway.projections.migrations import migrate
 from batch_gateway.projections.waiter import ProjectionWaiter
 from batch_gateway.redis_client import open_redis, settle
 from batch_gateway.secret_store import SecretStore, load_secrets_key
-from batch_gateway.settings import ApiServerSettings
 from batch_gateway.storage import ObjectStorage, open_storage
 
 

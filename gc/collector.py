@@ -40,10 +40,10 @@ from batch_gateway.gc.expiry import Expirer
 from batch_gateway.gc.log_cursor import LogCursor
 from batch_gateway.gc.schedule import Due, DueFile, DueRetirement, Schedule
 from batch_gateway.gc.schedule_snapshot import READER_NAME, ScheduleSnapshot, ScheduleSnapshots
+from batch_gateway.gc.settings import GcSettings
 from batch_gateway.logs import batch_context
 from batch_gateway.redis_client import REDIS_OUTAGE
 from batch_gateway.secret_store import SecretStore, load_secrets_key
-from batch_gateway.settings import GcSettings
 from batch_gateway.storage import ObjectStorage, StorageError
 from batch_gateway.stream_backlog import backlog_after
 from batch_gateway.tracing import span

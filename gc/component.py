@@ -9,10 +9,10 @@ import logging
 from batch_gateway.clock import Clock, system_clock
 from batch_gateway.gc.collector import GarbageCollector
 from batch_gateway.gc.metrics import Tally
+from batch_gateway.gc.settings import GcSettings
 from batch_gateway.ids import instance_name
 from batch_gateway.probe_server import ProbeServer
 from batch_gateway.redis_client import open_redis, settle
-from batch_gateway.settings import GcSettings
 from batch_gateway.storage import open_storage
 
 logger = logging.getLogger(__name__)

@@ -22,11 +22,11 @@ from batch_gateway.processors.execution.job import JobContext
 from batch_gateway.processors.execution.job_queue import JobQueue
 from batch_gateway.processors.execution.queue_depth import watch_queue_depth
 from batch_gateway.processors.execution.routing import Routes
+from batch_gateway.processors.settings import ProcessorSettings
 from batch_gateway.processors.validation.validator import GROUP, Validator
 from batch_gateway.processors.webhooks.deliverer import WebhookDeliverer, webhook_group
 from batch_gateway.redis_client import open_redis, settle
 from batch_gateway.secret_store import SecretStore, load_secrets_key
-from batch_gateway.settings import ProcessorSettings
 from batch_gateway.storage import open_storage
 
 logger = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ from batch_gateway.projections.metrics import ProjectionGauges
 from batch_gateway.projections.migrations import migrate
 from batch_gateway.projections.partition_claims import PartitionClaims
 from batch_gateway.projections.projector import Projector
+from batch_gateway.projections.settings import ProjectorSettings
 from batch_gateway.redis_client import open_redis, settle
-from batch_gateway.settings import ProjectorSettings
 from batch_gateway.storage import open_storage
 
 logger = logging.getLogger(__name__)

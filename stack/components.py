@@ -10,7 +10,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from batch_gateway.settings import ProcessorSettings, SettingsError, load_settings
+from batch_gateway.processors.settings import ProcessorSettings
+from batch_gateway.settings import SettingsError, load_settings
 from batch_gateway.stack.redis_server import free_port
 
 COMPONENTS = ("apiserver", "projector", "processor", "gc", "simulator")

@@ -26,10 +26,10 @@ from psycopg_pool import AsyncConnectionPool
 from batch_gateway.clock import Clock, system_clock
 from batch_gateway.events import EventLog
 from batch_gateway.events.keys import StreamKeys
+from batch_gateway.gateway.settings import ApiServerSettings
 from batch_gateway.projections.database import drop_schema, open_pool
 from batch_gateway.projections.migrations import migrate
 from batch_gateway.secret_store import new_secrets_key
-from batch_gateway.settings import ApiServerSettings
 from batch_gateway.storage import StorageSettings
 from tests.harness import services
 from tests.harness.live_stack import LiveStack, StartStack, isolated_stack

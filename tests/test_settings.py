@@ -6,15 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from batch_gateway.settings import (
-    ApiServerSettings,
-    ProcessorSettings,
-    ProjectorSettings,
-    SettingsError,
-    load_settings,
-    require_webhook_secret,
-    to_environment,
-)
+from batch_gateway.gateway.settings import ApiServerSettings
+from batch_gateway.processors.settings import ProcessorSettings, require_webhook_secret
+from batch_gateway.projections.settings import ProjectorSettings
+from batch_gateway.settings import SettingsError, load_settings, to_environment
 
 
 def test_defaults_follow_openai_limits() -> None:

@@ -32,7 +32,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from batch_gateway.processors import metrics
 from batch_gateway.processors.execution.flow_control import AdaptiveLimit
-from batch_gateway.settings import GatewaySettings
+from batch_gateway.processors.settings import GatewaySettings
 
 logger = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from batch_gateway.processors import metrics
 from batch_gateway.processors.execution.admission import AdmissionGate
 from batch_gateway.processors.execution.fair_share import Flow
 from batch_gateway.processors.execution.flow_control import AdaptiveLimit
+from batch_gateway.processors.settings import GatewaySettings, ProcessorSettings
 from batch_gateway.results.result_lines import ResultLine, answered, unanswered
-from batch_gateway.settings import GatewaySettings, ProcessorSettings
 from batch_gateway.task_endings import end_tasks
 from batch_gateway.tracing import (
     NO_SPAN,

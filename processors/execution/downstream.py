@@ -17,9 +17,9 @@ from batch_gateway.processors.execution.dispatch import Dispatcher
 from batch_gateway.processors.execution.fair_share import Flow
 from batch_gateway.processors.execution.routing import Routes
 from batch_gateway.processors.metrics import RequestMetrics
+from batch_gateway.processors.settings import GatewaySettings
 from batch_gateway.results.requests import Request
 from batch_gateway.results.result_lines import ResultLine, unanswered
-from batch_gateway.settings import GatewaySettings
 
 
 def router_hints(state: BatchState, gateway: GatewaySettings, now: float) -> dict[str, str]:

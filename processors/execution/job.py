@@ -47,11 +47,11 @@ from batch_gateway.processors.execution.prefix_order import prefix_ordered
 from batch_gateway.processors.execution.priority import DEFAULT_PRIORITY
 from batch_gateway.processors.execution.routing import Routes
 from batch_gateway.processors.metrics import RequestMetrics, job_phase
+from batch_gateway.processors.settings import ProcessorSettings
 from batch_gateway.results.requests import Request, requests_of
 from batch_gateway.results.result_lines import ResultLine, unanswered
 from batch_gateway.results.stop_lines import StoppedFor, stop_line
 from batch_gateway.secret_store import SecretStore
-from batch_gateway.settings import ProcessorSettings
 from batch_gateway.storage import ObjectStorage
 from batch_gateway.task_endings import end_tasks
 from batch_gateway.tracing import AttributeValue, span

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from batch_gateway.settings import GatewaySettings, ProcessorSettings
+from batch_gateway.processors.settings import GatewaySettings, ProcessorSettings
 
 
 class Routes:

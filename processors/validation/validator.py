@@ -34,9 +34,9 @@ from batch_gateway.logs import batch_context, request_context
 from batch_gateway.processors.consumer_group import OUTAGES, ConsumerGroup, drain
 from batch_gateway.processors.execution.priority import job_stream, priority_of
 from batch_gateway.processors.metrics import VALIDATIONS, job_phase
+from batch_gateway.processors.settings import ProcessorSettings
 from batch_gateway.processors.validation.input_file import ValidationResult, validate_input
 from batch_gateway.secret_store import SecretStore
-from batch_gateway.settings import ProcessorSettings
 from batch_gateway.storage import ObjectNotFound, ObjectStorage, StorageError
 from batch_gateway.tracing import span
 

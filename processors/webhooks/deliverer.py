@@ -33,9 +33,9 @@ from batch_gateway.events.keys import StreamKeys
 from batch_gateway.logs import batch_context, request_context
 from batch_gateway.processors.consumer_group import ConsumerGroup, Entry, drain
 from batch_gateway.processors.metrics import WEBHOOK_DELIVERIES
+from batch_gateway.processors.settings import ProcessorSettings
 from batch_gateway.processors.webhooks.signing import signed_headers, signing_key
 from batch_gateway.redis_client import REDIS_OUTAGE
-from batch_gateway.settings import ProcessorSettings
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from batch_gateway.settings import FileLimits
+from batch_gateway.gateway.settings import FileLimits
 from tests.harness.live_stack import LiveStack, StartStack
 from tests.harness.multipart_forms import CONTENT_TYPE, field_part, file_part, form_body
 from tests.harness.openai_errors import error_of

@@ -10,7 +10,7 @@ import boto3
 import openai
 import pytest
 
-from batch_gateway.settings import FileLimits
+from batch_gateway.gateway.settings import FileLimits
 from batch_gateway.storage import StorageSettings, file_object_key
 from tests.harness.live_stack import LiveStack, StartStack
 from tests.harness.s3_server import S3Endpoint

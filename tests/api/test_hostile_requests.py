@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from batch_gateway.settings import FileLimits
+from batch_gateway.gateway.settings import FileLimits
 from tests.harness.live_stack import StartStack
 from tests.harness.multipart_forms import (
     BOUNDARY,

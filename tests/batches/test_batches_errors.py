@@ -10,7 +10,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from batch_gateway.settings import DEFAULT_ENDPOINTS, BatchLimits
+from batch_gateway.gateway.settings import DEFAULT_ENDPOINTS, BatchLimits
 from tests.harness.batch_helpers import CHAT, chat_file, jsonl, upload, wait_until_status
 from tests.harness.live_stack import StartStack
 from tests.harness.openai_errors import error_of

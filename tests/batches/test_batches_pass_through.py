@@ -15,8 +15,8 @@ import pytest
 from openai import OpenAI
 
 from batch_gateway.events.batch_events import BatchCreated
+from batch_gateway.gateway.settings import ApiServerSettings
 from batch_gateway.projections.database import connect
-from batch_gateway.settings import ApiServerSettings
 from tests.harness.batch_helpers import CHAT, chat_file, jsonl, upload, wait_until_status
 from tests.harness.live_stack import LiveStack, StartStack
 from tests.harness.stack_internals import StackInternals, stack_internals

@@ -14,8 +14,8 @@ from batch_gateway.events.batch_events import BatchValidated
 from batch_gateway.events.file_aggregate import evolve_file
 from batch_gateway.events.log import JobEntry
 from batch_gateway.processors.execution.priority import job_stream
+from batch_gateway.processors.settings import ProcessorSettings
 from batch_gateway.secret_store import new_secrets_key
-from batch_gateway.settings import ProcessorSettings
 from batch_gateway.storage import ObjectStorage, StorageSettings, file_object_key
 from tests.execution.results import requests_file
 from tests.processors.batch_inputs import CREATED_AT, TENANT, create_batch, upload_input

@@ -19,7 +19,7 @@ from batch_gateway.processors.execution.admission import (
 )
 from batch_gateway.processors.execution.dispatch import Dispatcher, Gateway
 from batch_gateway.processors.execution.flow_control import AdaptiveLimit
-from batch_gateway.settings import GatewaySettings, ProcessorSettings
+from batch_gateway.processors.settings import GatewaySettings, ProcessorSettings
 from batch_gateway.simulator import ModelBehaviour, RunningSimulator, SimulatorSettings
 from batch_gateway.simulator.component import running_simulator
 from batch_gateway.stack.redis_server import free_port

@@ -17,7 +17,7 @@ from openai import OpenAI
 from openai.types import Batch
 
 from batch_gateway.events.batch_events import BatchInProgress, BatchProgress
-from batch_gateway.settings import GatewaySettings
+from batch_gateway.processors.settings import GatewaySettings
 from tests.execution.conftest import ClientOf, StartSimulator
 from tests.execution.results import (
     TERMINAL,

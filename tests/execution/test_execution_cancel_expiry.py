@@ -10,7 +10,8 @@ from typing import Any
 from openai import OpenAI
 from openai.types import Batch
 
-from batch_gateway.settings import GatewaySettings, ProcessorSettings, settings_for
+from batch_gateway.processors.settings import GatewaySettings, ProcessorSettings
+from batch_gateway.settings import settings_for
 from tests.execution.conftest import ClientOf, StartExecuting, StartSimulator
 from tests.execution.results import (
     TERMINAL,

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import pytest
 from openai.types import Batch
 
-from batch_gateway.settings import GatewaySettings
+from batch_gateway.processors.settings import GatewaySettings
 from batch_gateway.simulator import SimulatorStats
 from tests.execution.conftest import ClientOf, StartExecuting, StartSimulator
 from tests.execution.results import (

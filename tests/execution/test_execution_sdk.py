@@ -10,7 +10,7 @@ from typing import Any
 from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion
 
-from batch_gateway.settings import GatewaySettings
+from batch_gateway.processors.settings import GatewaySettings
 from tests.execution.conftest import ClientOf, StartExecuting, StartSimulator
 from tests.execution.results import (
     Results,

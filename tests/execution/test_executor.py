@@ -22,7 +22,7 @@ from batch_gateway.processors.consumer_group import Entry
 from batch_gateway.processors.execution.job_queue import GROUP
 from batch_gateway.processors.execution.ownership import Ownership
 from batch_gateway.processors.execution.priority import slice_stream
-from batch_gateway.settings import GatewaySettings, ProcessorSettings
+from batch_gateway.processors.settings import GatewaySettings, ProcessorSettings
 from batch_gateway.simulator import SimulatorSettings, running_simulator
 from batch_gateway.storage import FilesystemStorage, StorageUnavailable
 from tests.execution.conftest import MakeQueue

@@ -7,7 +7,7 @@ import time
 
 from openai import OpenAI
 
-from batch_gateway.settings import GatewaySettings
+from batch_gateway.processors.settings import GatewaySettings
 from tests.execution.conftest import ClientOf, StartExecuting, StartSimulator
 from tests.execution.results import TERMINAL, requests_file, start_batch, wait_for
 from tests.harness.batch_helpers import wait_until_status

@@ -11,7 +11,7 @@ from batch_gateway.processors.execution.admission import Unreadable, load_from_m
 from batch_gateway.processors.execution.dispatch import Dispatcher
 from batch_gateway.processors.execution.fair_share import Flow
 from batch_gateway.processors.execution.flow_control import AdaptiveLimit
-from batch_gateway.settings import GatewaySettings, ProcessorSettings
+from batch_gateway.processors.settings import GatewaySettings, ProcessorSettings
 from batch_gateway.simulator import SimulatorSettings
 from batch_gateway.simulator.component import running_simulator
 

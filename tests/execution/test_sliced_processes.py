@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from batch_gateway.events.batch_events import BatchInProgress, BatchProgress
-from batch_gateway.settings import GatewaySettings
+from batch_gateway.processors.settings import GatewaySettings
 from tests.execution.conftest import ClientOf, StartSimulator
 from tests.execution.results import TERMINAL, ids, requests_file, results_of, start_batch, wait_for
 from tests.harness.batch_helpers import wait_until_status

@@ -14,7 +14,7 @@ from batch_gateway.events import EventLog
 from batch_gateway.events.aggregate_store import AggregateStore
 from batch_gateway.events.batch_aggregate import BatchState, evolve_batch
 from batch_gateway.events.batch_events import BatchCompleted, BatchInProgress, BatchSliceDone
-from batch_gateway.settings import GatewaySettings
+from batch_gateway.processors.settings import GatewaySettings
 from batch_gateway.simulator import SimulatorSettings
 from batch_gateway.simulator.component import running_simulator
 from batch_gateway.storage.filesystem import FilesystemStorage

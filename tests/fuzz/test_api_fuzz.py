@@ -22,7 +22,7 @@ from schemathesis.checks import CheckContext
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from batch_gateway.gateway.app import create_app
-from batch_gateway.settings import ApiServerSettings
+from batch_gateway.gateway.settings import ApiServerSettings
 from tests.harness.live_stack import LiveStack
 from tests.harness.openai_errors import envelope_error
 

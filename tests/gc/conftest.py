@@ -21,8 +21,8 @@ from batch_gateway.events import EventLog
 from batch_gateway.events.archive import EventArchive
 from batch_gateway.events.keys import StreamKeys
 from batch_gateway.gc.collector import GarbageCollector
+from batch_gateway.gc.settings import GcSettings
 from batch_gateway.secret_store import new_secrets_key
-from batch_gateway.settings import GcSettings
 from batch_gateway.storage import ObjectStorage, StorageSettings, open_storage
 from tests.gc.world import ManualClock, World
 from tests.harness.s3_server import S3Endpoint

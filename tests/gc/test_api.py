@@ -11,7 +11,8 @@ import pytest
 from openai import OpenAI
 
 from batch_gateway.gc.component import run_gc
-from batch_gateway.settings import GcSettings, settings_for
+from batch_gateway.gc.settings import GcSettings
+from batch_gateway.settings import settings_for
 from batch_gateway.stack.redis_server import free_port
 from batch_gateway.storage import StorageSettings, file_object_key, open_storage
 from tests.gc.world import DAY, HOUR, ManualClock, requests

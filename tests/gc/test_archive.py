@@ -31,11 +31,12 @@ from batch_gateway.events.log_readers import LogReaders
 from batch_gateway.events.raw_log import RawLog
 from batch_gateway.gateway.batch_event_stream import follow_batch
 from batch_gateway.gateway.event_fanout import EventFanout, EventReads
+from batch_gateway.gateway.settings import EventStreamSettings
 from batch_gateway.gc.archiver import RUNNING_KEEP_SECONDS, RUNNING_TRIM_AT
 from batch_gateway.gc.collector import GarbageCollector
 from batch_gateway.gc.schedule_snapshot import ScheduleSnapshots
+from batch_gateway.gc.settings import GcSettings
 from batch_gateway.secret_store import new_secrets_key
-from batch_gateway.settings import EventStreamSettings, GcSettings
 from batch_gateway.storage import ObjectStorage, StorageSettings, open_storage
 from tests.gc.world import ManualClock, World
 

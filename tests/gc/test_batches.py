@@ -18,8 +18,8 @@ from batch_gateway.events.keys import StreamKeys
 from batch_gateway.events.log import JobEntry
 from batch_gateway.events.types import event_type_name
 from batch_gateway.gc.expiry import expiry_error_file_id
+from batch_gateway.gc.settings import GcSettings
 from batch_gateway.secret_store import SecretStore, load_secrets_key
-from batch_gateway.settings import GcSettings
 from batch_gateway.storage import ObjectStorage, file_object_key
 from tests.gc.conftest import MakeGc
 from tests.gc.world import DAY, ManualClock, World, requests

@@ -14,8 +14,9 @@ import msgspec
 import redis.asyncio as aioredis
 
 from batch_gateway.gc.component import run_gc
+from batch_gateway.gc.settings import GcSettings
 from batch_gateway.secret_store import new_secrets_key
-from batch_gateway.settings import GcSettings, to_environment
+from batch_gateway.settings import to_environment
 from batch_gateway.stack.redis_server import free_port
 from tests.gc.world import HOUR, ManualClock, World
 

@@ -21,8 +21,8 @@ from batch_gateway.processors.execution.dispatch import Dispatcher
 from batch_gateway.processors.execution.executor import Executor
 from batch_gateway.processors.execution.job import JobContext
 from batch_gateway.processors.execution.routing import Routes
+from batch_gateway.processors.settings import ProcessorSettings
 from batch_gateway.secret_store import SecretStore, load_secrets_key
-from batch_gateway.settings import ProcessorSettings
 from batch_gateway.storage import ObjectStorage, open_storage
 
 

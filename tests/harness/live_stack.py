@@ -24,16 +24,14 @@ import uvicorn
 
 from batch_gateway.clock import Clock, system_clock
 from batch_gateway.gateway.app import create_app
+from batch_gateway.gateway.settings import ApiServerSettings
 from batch_gateway.processors.component import run_processor
+from batch_gateway.processors.settings import ProcessorSettings
 from batch_gateway.projections.component import run_projector
 from batch_gateway.projections.database import drop_schema
+from batch_gateway.projections.settings import ProjectorSettings
 from batch_gateway.secret_store import new_secrets_key
-from batch_gateway.settings import (
-    ApiServerSettings,
-    ProcessorSettings,
-    ProjectorSettings,
-    settings_for,
-)
+from batch_gateway.settings import settings_for
 from batch_gateway.storage import StorageSettings
 from tests.harness.loop_thread import LoopThread
 

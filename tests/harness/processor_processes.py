@@ -18,12 +18,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from batch_gateway.settings import (
-    ApiServerSettings,
-    ProcessorSettings,
-    settings_for,
-    to_environment,
-)
+from batch_gateway.gateway.settings import ApiServerSettings
+from batch_gateway.processors.settings import ProcessorSettings
+from batch_gateway.settings import settings_for, to_environment
 from batch_gateway.stack.redis_server import free_port
 
 CLI = Path(sys.executable).with_name("batch-gateway")

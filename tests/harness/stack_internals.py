@@ -20,10 +20,12 @@ from batch_gateway.events.aggregate_store import AggregateStore
 from batch_gateway.events.batch_aggregate import BatchState, evolve_batch
 from batch_gateway.events.batch_events import BATCH_EVENT_CLASSES, BatchEvent
 from batch_gateway.events.keys import StreamKeys
+from batch_gateway.gateway.settings import ApiServerSettings
 from batch_gateway.processors.component import validator_group
+from batch_gateway.processors.settings import ProcessorSettings
 from batch_gateway.processors.validation.validator import Validator
 from batch_gateway.secret_store import SecretStore, load_secrets_key
-from batch_gateway.settings import ApiServerSettings, ProcessorSettings, settings_for
+from batch_gateway.settings import settings_for
 from batch_gateway.storage import open_storage
 
 

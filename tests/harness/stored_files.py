@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from batch_gateway.settings import ApiServerSettings
+from batch_gateway.gateway.settings import ApiServerSettings
 
 
 def stored_files(settings: ApiServerSettings) -> list[str]:

@@ -7,12 +7,10 @@ from typing import Any
 
 import yaml
 
-from batch_gateway.settings import (
-    ApiServerSettings,
-    GcSettings,
-    ProcessorSettings,
-    ProjectorSettings,
-)
+from batch_gateway.gateway.settings import ApiServerSettings
+from batch_gateway.gc.settings import GcSettings
+from batch_gateway.processors.settings import ProcessorSettings
+from batch_gateway.projections.settings import ProjectorSettings
 from tests.helm.chart import Manifest
 
 COMPONENTS = ("apiserver", "projector", "processor", "gc")

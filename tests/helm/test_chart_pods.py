@@ -13,8 +13,8 @@ import helm_python
 import pytest
 import yaml
 
+from batch_gateway.processors.settings import ProcessorSettings
 from batch_gateway.secret_store import load_secrets_key
-from batch_gateway.settings import ProcessorSettings
 from tests.helm.chart import (
     CHART_DIR,
     EVERYTHING_ON,

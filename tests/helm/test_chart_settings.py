@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from batch_gateway.settings import require_secrets_key, require_webhook_secret
+from batch_gateway.processors.settings import require_webhook_secret
+from batch_gateway.settings import require_secrets_key
 from tests.helm.chart import (
     MODEL_GATEWAYS_INSTALL,
     S3_INSTALL,

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from batch_gateway.logs import JsonFormatter
-from batch_gateway.settings import GatewaySettings
+from batch_gateway.processors.settings import GatewaySettings
 from tests.execution.conftest import ClientOf, StartExecuting, StartSimulator
 from tests.execution.results import TERMINAL, requests_file
 from tests.harness.batch_helpers import CHAT, upload, wait_until_status

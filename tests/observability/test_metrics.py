@@ -10,7 +10,7 @@ import httpx
 from openai import OpenAI
 
 from batch_gateway.processors.metrics import MODEL_LABELS
-from batch_gateway.settings import GatewaySettings, ProcessorSettings
+from batch_gateway.processors.settings import GatewaySettings, ProcessorSettings
 from tests.execution.conftest import ClientOf, StartExecuting, StartSimulator
 from tests.execution.results import TERMINAL, request, requests_file, start_batch
 from tests.harness.batch_helpers import jsonl, wait_until_status

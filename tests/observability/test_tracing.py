@@ -21,7 +21,7 @@ from opentelemetry.trace import SpanKind
 from batch_gateway.events import Envelope
 from batch_gateway.events.envelope import decode
 from batch_gateway.events.keys import StreamKeys
-from batch_gateway.settings import GatewaySettings
+from batch_gateway.processors.settings import GatewaySettings
 from batch_gateway.simulator import SimulatorSettings
 from batch_gateway.tracing import (
     configure_tracing,

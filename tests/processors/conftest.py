@@ -13,9 +13,9 @@ from batch_gateway.clock import Clock
 from batch_gateway.events import EventLog
 from batch_gateway.processors.component import MAX_DELIVERIES
 from batch_gateway.processors.consumer_group import ConsumerGroup
+from batch_gateway.processors.settings import ProcessorSettings
 from batch_gateway.processors.validation.validator import GROUP, Validator
 from batch_gateway.secret_store import SecretStore, load_secrets_key, new_secrets_key
-from batch_gateway.settings import ProcessorSettings
 from batch_gateway.storage import FilesystemStorage, ObjectStorage
 from tests.processors.batch_inputs import CREATED_AT
 

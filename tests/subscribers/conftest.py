@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from batch_gateway.settings import EventStreamSettings, GatewaySettings
+from batch_gateway.gateway.settings import EventStreamSettings
+from batch_gateway.processors.settings import GatewaySettings
 from batch_gateway.simulator import SimulatorSettings
 from batch_gateway.simulator.settings import ModelBehaviour
 from tests.harness.live_stack import LiveStack, isolated_stack

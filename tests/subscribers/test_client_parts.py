@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from batch_gateway.event_stream_client import SseMessage, parse_sse, sse_lines
-from batch_gateway.progress_view import ProgressView
+from batch_gateway.client.event_stream import SseMessage, parse_sse, sse_lines
+from batch_gateway.client.progress_view import ProgressView
 
 
 def test_sse_lines_split_only_where_sse_does() -> None:

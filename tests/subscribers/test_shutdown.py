@@ -11,9 +11,10 @@ import msgspec
 
 from batch_gateway.events import EventLog
 from batch_gateway.events.batch_events import BatchCreated
+from batch_gateway.gateway.settings import ApiServerSettings
 from batch_gateway.gateway.tenancy import DEFAULT_TENANT
 from batch_gateway.ids import new_batch_id
-from batch_gateway.settings import ApiServerSettings, to_environment
+from batch_gateway.settings import to_environment
 from batch_gateway.stack.components import Component
 from batch_gateway.stack.redis_server import free_port
 

@@ -14,7 +14,7 @@ from openai import OpenAI
 from batch_gateway.events.envelope import StreamId
 from batch_gateway.events.raw_log import RawEntry
 from batch_gateway.gateway.event_fanout import Subscription
-from batch_gateway.settings import EventStreamSettings
+from batch_gateway.gateway.settings import EventStreamSettings
 from tests.harness.batch_helpers import validated, wait_until_status
 from tests.harness.live_stack import LiveStack, StartStack
 from tests.harness.openai_errors import error_of

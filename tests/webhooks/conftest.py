@@ -15,8 +15,8 @@ from aiohttp import web
 from batch_gateway.clock import system_clock
 from batch_gateway.events import EventLog
 from batch_gateway.processors.consumer_group import ConsumerGroup
+from batch_gateway.processors.settings import ProcessorSettings
 from batch_gateway.processors.webhooks.deliverer import GROUP, MAX_DELIVERIES, WebhookDeliverer
-from batch_gateway.settings import ProcessorSettings
 
 KEY = os.urandom(32)
 SECRET = "whsec_" + base64.b64encode(KEY).decode()

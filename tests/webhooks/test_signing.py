@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from batch_gateway.processors.settings import ProcessorSettings
 from batch_gateway.processors.webhooks.signing import (
     InvalidWebhookSecret,
     new_webhook_secret,
@@ -13,7 +14,7 @@ from batch_gateway.processors.webhooks.signing import (
     signing_key,
     verify,
 )
-from batch_gateway.settings import ProcessorSettings, load_settings
+from batch_gateway.settings import load_settings
 
 # The example of the Standard Webhooks specification's reference libraries.
 SPEC_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

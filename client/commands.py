@@ -47,7 +47,7 @@ def run_client_command(args: argparse.Namespace) -> int:
     """Run `submit`, `tail` or `download`; the exit status."""
     import openai
 
-    from batch_gateway.event_stream_client import StreamRefused, StreamUnavailable
+    from batch_gateway.client.event_stream import StreamRefused, StreamUnavailable
 
     base_url = args.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
     api_key = args.api_key or os.environ.get("OPENAI_API_KEY") or DEFAULT_API_KEY
@@ -87,8 +87,8 @@ def submit(client: OpenAI, args: argparse.Namespace) -> str:
 def tail(base_url: str, api_key: str, batch_id: str, out: TextIO) -> int:
     """Follow the batch to its end: one redrawn line on a terminal, else a line per event.
     Exit status 0 only when it ends `completed`."""
-    from batch_gateway.event_stream_client import EventStreamClient
-    from batch_gateway.progress_view import ProgressView
+    from batch_gateway.client.event_stream import EventStreamClient
+    from batch_gateway.client.progress_view import ProgressView
 
     live = out.isatty()
     view = ProgressView(batch_id)
