@@ -8,13 +8,14 @@ from typing import Any
 import msgspec
 
 from batch_gateway.errors import InvalidRequest
-from batch_gateway.gateway.settings import BatchLimits
+from batch_gateway.gateway.settings import DEFAULT_ENDPOINTS, IMAGE_AND_VIDEO_ENDPOINTS, BatchLimits
 from batch_gateway.json_depth import MAX_JSON_DEPTH, exceeds_depth
 
 _KNOWN_FIELDS = frozenset(
     {"input_file_id", "endpoint", "completion_window", "metadata", "output_expires_after"}
 )
 _WINDOW = re.compile(r"^([1-9][0-9]*)([hd])$")
+_OPENAI_ENDPOINTS = frozenset([*DEFAULT_ENDPOINTS, *IMAGE_AND_VIDEO_ENDPOINTS])
 
 
 class CreateBatchRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,7 +56,13 @@ def parse_create_batch(body: bytes, limits: BatchLimits) -> CreateBatchRequest:
             )
     endpoint = _required_string(document, "endpoint")
     if endpoint not in limits.endpoints:
-        raise _invalid("endpoint", endpoint, limits.endpoints)
+        # Code written for OpenAI may meet this where OpenAI would run it: say it is a choice.
+        hint = (
+            f" {endpoint!r} is an OpenAI batch endpoint this deployment does not enable."
+            if endpoint in _OPENAI_ENDPOINTS
+            else ""
+        )
+        raise _invalid("endpoint", endpoint, limits.endpoints, hint)
     window = _required_string(document, "completion_window")
     if window not in limits.completion_windows:
         raise _invalid("completion_window", window, limits.completion_windows)
@@ -81,10 +88,10 @@ def _required_string(document: dict[str, Any], name: str) -> str:
     return value
 
 
-def _invalid(name: str, value: str, allowed: list[str]) -> InvalidRequest:
+def _invalid(name: str, value: str, allowed: list[str], hint: str = "") -> InvalidRequest:
     supported = ", ".join(map(repr, allowed))
     return InvalidRequest(
-        f"Invalid value for '{name}': {value!r}. Supported values are: {supported}.",
+        f"Invalid value for '{name}': {value!r}. Supported values are: {supported}.{hint}",
         param=name,
         code="invalid_value",
     )

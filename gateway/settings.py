@@ -25,6 +25,7 @@ class FileLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     upload_idle_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 60.0
 
 
+# What vLLM serves, and so what a batch may use unless the operator says otherwise.
 DEFAULT_ENDPOINTS = [
     "/v1/chat/completions",
     "/v1/completions",
@@ -32,14 +33,20 @@ DEFAULT_ENDPOINTS = [
     "/v1/responses",
     "/v1/moderations",
 ]
+# OpenAI's batch endpoints for image and video models (ADR 0033): accepted only once an operator
+# adds them to `endpoints`, for a deployment whose inference servers generate images or videos.
+IMAGE_AND_VIDEO_ENDPOINTS = ["/v1/images/generations", "/v1/images/edits", "/v1/videos"]
+# A path joined onto an inference gateway's URL: a leading slash, no query, no whitespace.
+EndpointPath = Annotated[str, msgspec.Meta(pattern=r"^/[^\s?#]+$")]
 CompletionWindow = Annotated[str, msgspec.Meta(pattern=r"^[1-9][0-9]*[hd]$")]
 
 
 class BatchLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """What a batch may ask for; OpenAI's rules by default."""
 
-    # Operators may add more endpoints their servers speak, e.g. /v1/rerank or /v1/classify.
-    endpoints: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_ENDPOINTS))
+    # Operators may add more endpoints their servers speak, e.g. /v1/rerank, /v1/classify or
+    # IMAGE_AND_VIDEO_ENDPOINTS.
+    endpoints: list[EndpointPath] = msgspec.field(default_factory=lambda: list(DEFAULT_ENDPOINTS))
     completion_windows: list[CompletionWindow] = msgspec.field(default_factory=lambda: ["24h"])
     max_metadata_pairs: Annotated[int, msgspec.Meta(ge=0)] = 16
     max_metadata_key_length: Annotated[int, msgspec.Meta(gt=0)] = 64

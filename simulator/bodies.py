@@ -174,6 +174,54 @@ class Moderation(Body, kw_only=True):
     results: list[ModerationResult]
 
 
+class ImageData(Body, kw_only=True, omit_defaults=True):
+    """One image: base64 PNG bytes (GPT image models) or a URL (`response_format: "url"`)."""
+
+    b64_json: str | None = None
+    url: str | None = None
+
+
+class ImageTokensDetails(Body, kw_only=True):
+    image_tokens: int
+    text_tokens: int
+
+
+class ImageUsage(Body, kw_only=True):
+    input_tokens: int
+    input_tokens_details: ImageTokensDetails
+    output_tokens: int
+    output_tokens_details: ImageTokensDetails
+    total_tokens: int
+
+
+class ImagesResponse(Body, kw_only=True):
+    created: int
+    background: Literal["transparent", "opaque"]
+    data: list[ImageData]
+    output_format: Literal["png"] = "png"
+    quality: Literal["low", "medium", "high", "xhigh", "max"]
+    size: str
+    usage: ImageUsage
+
+
+class Video(Body, kw_only=True):
+    """A video job, as `POST /v1/videos` answers; the simulator's are done at once."""
+
+    id: str
+    object: Literal["video"] = "video"
+    model: str
+    status: Literal["queued", "in_progress", "completed", "failed"]
+    progress: int
+    created_at: int
+    completed_at: int | None
+    expires_at: int | None
+    prompt: str
+    seconds: str
+    size: str
+    remixed_from_video_id: None = None
+    error: None = None
+
+
 class Model(Body, kw_only=True):
     id: str
     object: Literal["model"] = "model"

@@ -73,6 +73,46 @@ class ModerationRequest(msgspec.Struct):
     model: str = "omni-moderation-latest"
 
 
+class ImageRequest(msgspec.Struct):
+    """`/v1/images/generations`; `size`, `quality` and `background` are echoed, resolved."""
+
+    prompt: str
+    model: str = "gpt-image-1.5"
+    n: Annotated[int, msgspec.Meta(ge=1, le=10)] = 1
+    size: str | None = None
+    quality: str | None = None
+    background: str | None = None
+    response_format: str | None = None
+    stream: bool | None = None
+
+
+class ImageRef(msgspec.Struct, forbid_unknown_fields=True):
+    """An input image of a JSON image edit: a URL (`https:` or a base64 `data:` URL) or the id
+    of an uploaded file."""
+
+    image_url: str | None = None
+    file_id: str | None = None
+
+
+class ImageEditRequest(ImageRequest):
+    """`/v1/images/edits` as JSON, the only form a batch line has: OpenAI's `images` (and
+    `mask`) as references, or `image` as one URL or a list of them, as some servers take it."""
+
+    images: list[ImageRef] | None = None
+    image: str | list[str] | None = None
+    mask: ImageRef | None = None
+
+
+class VideoRequest(msgspec.Struct):
+    """`/v1/videos`; a reference image (`input_reference`) is taken and not looked at."""
+
+    prompt: str
+    model: str = "sora-2"
+    # A string in OpenAI's API ("4", "8", "12"); a number is taken as well.
+    seconds: str | Annotated[int, msgspec.Meta(ge=1)] = "4"
+    size: str = "720x1280"
+
+
 def decode(raw: bytes, decoder: msgspec.json.Decoder[Any]) -> Any:
     """Decode a body, turning msgspec's complaints into OpenAI-style 400s."""
     try:

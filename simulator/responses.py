@@ -1,4 +1,5 @@
-"""The five inference endpoints: each reads its request into a Job and writes its OpenAI body.
+"""The five text endpoints (vLLM's): each reads its request into a Job and writes its OpenAI
+body. The image and video endpoints, in media.py, are built the same way.
 
 Reading happens before the simulator knows the model's behaviour (the model is in the body), so
 a Job keeps the output length the request asked for, if any; the server fills in the model's
@@ -271,7 +272,7 @@ def write_moderation(job: Job, _tokens: int, _created: int) -> bodies.Moderation
     return bodies.Moderation(id=new_id("modr-"), model=job.model, results=results)
 
 
-ENDPOINTS: dict[str, Endpoint] = {
+TEXT_ENDPOINTS: dict[str, Endpoint] = {
     "/v1/chat/completions": Endpoint(read_chat, write_chat),
     "/v1/completions": Endpoint(read_completion, write_completion),
     "/v1/embeddings": Endpoint(read_embedding, write_embedding),

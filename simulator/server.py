@@ -1,4 +1,5 @@
-"""The simulator's HTTP server: five OpenAI inference endpoints, /v1/models, and the probes.
+"""The simulator's HTTP server: eight OpenAI inference endpoints (five for text, three for images
+and videos), /v1/models, and the probes.
 
 An inference request goes: count it (/stats) → read its body (400 if unusable) → check the
 model (404 under `strict_models`) → roll for a fault (429, 500, 503, a held 504, a dropped
@@ -21,9 +22,10 @@ from batch_gateway.simulator import bodies
 from batch_gateway.simulator.capacity import Slots
 from batch_gateway.simulator.faults import Dice
 from batch_gateway.simulator.inputs import InvalidBody
+from batch_gateway.simulator.media import MEDIA_ENDPOINTS
 from batch_gateway.simulator.metrics import SimulatorMetrics
 from batch_gateway.simulator.prefix_cache import PrefixCache
-from batch_gateway.simulator.responses import ENDPOINTS, Endpoint
+from batch_gateway.simulator.responses import TEXT_ENDPOINTS, Endpoint
 from batch_gateway.simulator.settings import SimulatorSettings, behaviour_for
 from batch_gateway.simulator.stats import (
     BATCH_REQUEST_HEADER,
@@ -67,7 +69,7 @@ class Simulator:
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
-        for path, endpoint in ENDPOINTS.items():
+        for path, endpoint in {**TEXT_ENDPOINTS, **MEDIA_ENDPOINTS}.items():
             app.router.add_post(path, self._inference(path, endpoint))
         app.router.add_get("/v1/models", self._list_models)
         app.router.add_get("/v1/models/{model}", self._get_model)

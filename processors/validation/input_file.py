@@ -23,8 +23,12 @@ from batch_gateway.events.batch_events import BatchError
 from batch_gateway.json_depth import MAX_JSON_DEPTH, exceeds_depth
 from batch_gateway.results.lines import Line, LineSplitter, TooLong
 
-# Endpoints whose requests need no `model` (OpenAI picks a default moderation model).
-MODEL_OPTIONAL_ENDPOINTS = frozenset({"/v1/moderations"})
+# Endpoints whose requests need no `model`: OpenAI's API has a default for these (a moderation
+# model, an image model, `sora-2`), which the server picks; such a request goes to the global
+# gateway (ADR 0033).
+MODEL_OPTIONAL_ENDPOINTS = frozenset(
+    {"/v1/moderations", "/v1/images/generations", "/v1/images/edits", "/v1/videos"}
+)
 # A custom_id is echoed in result lines, logs and the `x-batch-request` header of each request;
 # OpenAI's own ids are far shorter, and a few hundred characters is room for any naming scheme.
 MAX_CUSTOM_ID_LENGTH = 512
