@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import httpx
@@ -89,11 +89,16 @@ class EventStreamClient:
         base_url: str,
         api_key: str,
         *,
+        headers: Mapping[str, str] | None = None,
         on_resume: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._base_url = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {api_key}", "Accept": "text/event-stream"}
+        # The caller's headers (a tenant header, say) win over ours, whatever their case.
+        self._headers = httpx.Headers(
+            {"Authorization": f"Bearer {api_key}", "Accept": "text/event-stream"}
+        )
+        self._headers.update(headers or {})
         self._on_resume = on_resume
         self._sleep = sleep
 
@@ -106,7 +111,7 @@ class EventStreamClient:
         failures = quiet = 0
         with httpx.Client(timeout=timeout) as http:
             while True:
-                headers = dict(self._headers)
+                headers = self._headers.copy()
                 if last_id is not None:
                     headers["Last-Event-ID"] = last_id
                 try:

@@ -12,15 +12,11 @@ from pathlib import Path
 
 from openai import OpenAI
 
+from batch_gateway.client.exit_codes import ExitCode
 from tests.harness.batch_helpers import CHAT, chat_file, chat_line, jsonl, wait_until_status
 from tests.harness.sse import aggregate_entries
-from tests.subscribers.cli_runs import api_client, cli_environment, run_cli
+from tests.subscribers.cli_runs import api_client, cli_environment, events_printed, run_cli
 from tests.subscribers.executing_stack import API_KEY, FAILING_MODEL, ExecutingStack
-
-
-def events_printed(stdout: str) -> list[str]:
-    """The event column of `tail`'s lines (one per event when stdout is not a terminal)."""
-    return [line.split()[0] for line in stdout.splitlines() if line.startswith("batch.")]
 
 
 def test_submit_wait_follows_the_batch_to_completion_across_reconnections(
@@ -56,7 +52,7 @@ def test_submit_wait_follows_the_batch_to_completion_across_reconnections(
         assert client.batches.retrieve(batch_id).metadata == {"project": "cli"}
 
 
-def test_tail_exits_1_when_the_batch_is_cancelled(executing_stack: ExecutingStack) -> None:
+def test_tail_exits_4_when_the_batch_is_cancelled(executing_stack: ExecutingStack) -> None:
     with api_client(executing_stack) as client:
         batch = create(client, chat_file(40))
         client.batches.cancel(batch)
@@ -75,7 +71,7 @@ def test_tail_exits_1_when_the_batch_is_cancelled(executing_stack: ExecutingStac
         environment=environment,
     )
 
-    assert run.returncode == 1, run.stderr
+    assert run.returncode == ExitCode.BATCH_CANCELLED, run.stderr
     assert events_printed(run.stdout)[-1] == "batch.cancelled"
     assert run.stdout.splitlines()[-1].startswith(f"{batch} cancelled: ")
 
@@ -85,8 +81,9 @@ def test_tail_of_an_unknown_batch_fails(executing_stack: ExecutingStack) -> None
 
     run = run_cli("tail", missing, environment=cli_environment(executing_stack))
 
-    assert run.returncode == 1
-    assert f"No such Batch object: {missing}" in run.stderr
+    assert run.returncode == ExitCode.REFUSED
+    assert run.stderr == f"batch-gateway tail: No such Batch object: {missing} (HTTP 404)\n"
+    assert run.stdout == ""
 
 
 def test_download_writes_the_output_and_error_files_byte_for_byte(
