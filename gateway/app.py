@@ -15,6 +15,8 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from batch_gateway.clock import Clock, system_clock
 from batch_gateway.gateway.batch_event_stream import BatchEventsController
 from batch_gateway.gateway.batches import BatchesController
+from batch_gateway.gateway.console import console_route_handlers
+from batch_gateway.gateway.console.rendering import template_config
 from batch_gateway.gateway.errors import EXCEPTION_HANDLERS
 from batch_gateway.gateway.files import FilesController
 from batch_gateway.gateway.health import HealthController
@@ -55,11 +57,14 @@ def create_app(settings: ApiServerSettings, clock: Clock = system_clock) -> Lite
             BatchEventsController,
             HealthController,
             PrometheusController,
+            *(console_route_handlers() if settings.console else []),
         ],
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
             "tenant": Provide(provide_tenant, sync_to_thread=False),
+            "tenant_resolver": Provide(lambda: resolver, sync_to_thread=False),
         },
+        template_config=template_config(),
         exception_handlers=EXCEPTION_HANDLERS,
         # The request id first, so that the span (and every log line) can name it.
         middleware=[RequestIdMiddleware(), RequestSpanMiddleware(), prometheus.middleware],

@@ -83,6 +83,8 @@ class ApiServerSettings(CommonSettings, frozen=True, kw_only=True, forbid_unknow
     tenant_header: str = "X-MaaS-Username"
     # Standalone use: bearer API key -> tenant. When non-empty, every call needs a known key.
     api_keys: dict[str, str] = msgspec.field(default_factory=dict)
+    # The web console at /console (ADR 0035), under the same authentication and tenancy.
+    console: bool = True
     # How long a command waits for its own event to reach the projections (read-your-writes).
     projection_wait_seconds: Seconds = 5.0
     files: FileLimits = msgspec.field(default_factory=FileLimits)

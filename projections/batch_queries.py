@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -54,6 +55,7 @@ _GET = f"SELECT {_COLUMNS} FROM batches WHERE id = %(id)s AND tenant = %(tenant)
 _LIST = f"""
 SELECT {_COLUMNS} FROM batches
 WHERE tenant = %(tenant)s
+  AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s))
   AND (%(after)s::text IS NULL OR (log_ms, log_seq) < (
         SELECT log_ms, log_seq FROM batches WHERE id = %(after)s AND tenant = %(tenant)s))
 ORDER BY log_ms DESC, log_seq DESC
@@ -79,10 +81,23 @@ class BatchQueries:
             await cursor.execute(_GET, {"id": batch_id, "tenant": tenant})
             return await cursor.fetchone()
 
-    async def list(self, tenant: str, *, after: str | None, limit: int) -> BatchPage:
+    async def list(
+        self,
+        tenant: str,
+        *,
+        after: str | None,
+        limit: int,
+        statuses: Sequence[str] | None = None,
+    ) -> BatchPage:
+        """A page of the tenant's batches, newest first; only those in `statuses` if given."""
         if after is not None and not is_batch_id(after):
             raise UnknownBatchCursor(after)
-        params = {"tenant": tenant, "after": after, "limit": limit + 1}
+        params = {
+            "tenant": tenant,
+            "after": after,
+            "limit": limit + 1,
+            "statuses": list(statuses) if statuses is not None else None,
+        }
         async with self._pool.connection() as conn:
             if after is not None:
                 exists = await conn.execute(_AFTER_EXISTS, params)

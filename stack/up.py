@@ -159,6 +159,7 @@ def _banner(
     lines = [
         "Batch Gateway is up.",
         f"  API (OpenAI base_url)  http://{args.host}:{args.port}/v1",
+        f"  Console                http://{args.host}:{args.port}/console/",
         f"  Redis                  {redis_url}  ({redis_note})",
         f"  PostgreSQL             {postgres_url}  ({postgres_note})",
         f"  Storage                {storage.kind}: {where}",

@@ -149,6 +149,46 @@ HTTP_ROUTE = _resource(
                                 }
                             ),
                         },
+                        "filters": {
+                            "type": "array",
+                            "maxItems": 16,
+                            "items": _object(
+                                {
+                                    "type": {
+                                        "enum": [
+                                            "RequestHeaderModifier",
+                                            "ResponseHeaderModifier",
+                                            "RequestMirror",
+                                            "RequestRedirect",
+                                            "URLRewrite",
+                                            "ExtensionRef",
+                                        ]
+                                    },
+                                    "urlRewrite": _object(
+                                        {
+                                            "hostname": NAME,
+                                            "path": _object(
+                                                {
+                                                    "type": {
+                                                        "enum": [
+                                                            "ReplaceFullPath",
+                                                            "ReplacePrefixMatch",
+                                                        ]
+                                                    },
+                                                    "replaceFullPath": {"type": "string"},
+                                                    "replacePrefixMatch": {
+                                                        "type": "string",
+                                                        "pattern": "^/",
+                                                    },
+                                                },
+                                                ("type",),
+                                            ),
+                                        }
+                                    ),
+                                },
+                                ("type",),
+                            ),
+                        },
                         "backendRefs": {
                             "type": "array",
                             "items": _object(

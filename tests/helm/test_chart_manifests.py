@@ -112,10 +112,34 @@ def test_the_http_route_sends_files_and_batches_to_the_api_service() -> None:
     assert [m["path"] for m in rule["matches"]] == [
         {"type": "PathPrefix", "value": "/v1/files"},
         {"type": "PathPrefix", "value": "/v1/batches"},
+        {"type": "PathPrefix", "value": "/console"},
     ]
     (backend,) = rule["backendRefs"]
     service = one(manifests, "Service", backend["name"])
     assert [p["port"] for p in service["spec"]["ports"]] == [backend["port"]]
+
+
+def test_the_http_route_leaves_the_console_out_when_it_is_off() -> None:
+    manifests = render_chart((*EVERYTHING_ON, "apiserver.config.console=false"))
+    (rule,) = one(manifests, "HTTPRoute")["spec"]["rules"]
+    assert "/console" not in [m["path"]["value"] for m in rule["matches"]]
+    configmap = "\n".join(str(m.get("data")) for m in of_kind(manifests, "ConfigMap"))
+    assert "console: false" in configmap
+
+
+def test_a_path_prefix_routes_everything_under_it_and_rewrites_it_away() -> None:
+    manifests = render_chart((*EVERYTHING_ON, "apiserver.httpRoute.pathPrefix=/batch-gateway"))
+    _validate(one(manifests, "HTTPRoute"))
+    (rule,) = one(manifests, "HTTPRoute")["spec"]["rules"]
+    assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/batch-gateway"}}]
+    assert rule["filters"] == [
+        {
+            "type": "URLRewrite",
+            "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}},
+        }
+    ]
+    with pytest.raises(helm_python.HelmValuesError):
+        render_chart((*EVERYTHING_ON, "apiserver.httpRoute.pathPrefix=batch gateway/"))
 
 
 def _prometheus_label(kubernetes_label: str) -> str:

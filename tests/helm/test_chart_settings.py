@@ -108,6 +108,7 @@ EVERY_SETTING: dict[str, Any] = {
             "logLevel": "DEBUG",
             "inputHeaders": {"tenant": "X-Tenant"},
             "projectionWaitSeconds": 7.5,
+            "console": False,
             "batchAPI": {
                 "passThroughHeaders": ["Authorization", "X-Org"],
                 "endpoints": ["/v1/chat/completions", "/v1/rerank"],
@@ -209,6 +210,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "log_level": "DEBUG",
         "tenant_header": "X-Tenant",
         "projection_wait_seconds": 7.5,
+        "console": False,
         "batches.pass_through_headers": ["Authorization", "X-Org"],
         "batches.endpoints": ["/v1/chat/completions", "/v1/rerank"],
         "batches.completion_windows": ["24h", "7d"],

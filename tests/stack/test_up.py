@@ -50,6 +50,9 @@ def test_up_runs_the_system_and_keeps_data_across_restarts(data_dir: Path) -> No
         assert batch.output_file_id is not None
         output = client.files.content(batch.output_file_id).read().splitlines()
         assert [json.loads(line)["custom_id"] for line in output] == ["1"]
+        console = f"http://127.0.0.1:{port}/console/"
+        assert console in first.banner
+        assert batch.id in httpx.get(console, timeout=10).text
     finally:
         assert first.interrupt() == 0
 

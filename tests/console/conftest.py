@@ -1,0 +1,72 @@
+"""Fixtures of the console tests: a stack that executes batches slowly enough to watch,
+behind a proxy that mounts it under a path prefix, and a headless Chromium."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser
+
+from batch_gateway.gateway.settings import EventStreamSettings
+from batch_gateway.processors.settings import GatewaySettings
+from batch_gateway.simulator import SimulatorSettings
+from batch_gateway.simulator.settings import ModelBehaviour
+from tests.harness.browser import headless_chromium
+from tests.harness.live_stack import LiveStack, isolated_stack
+from tests.harness.prefix_proxy import PrefixProxy
+from tests.harness.simulator_thread import SimulatorThread
+
+PREFIX = "/batch-gateway"
+# The header the auth proxy in front sets (tests/harness/prefix_proxy.py plays that proxy).
+TENANT_HEADER = "X-MaaS-Username"
+FAILING_MODEL = "always-500"
+
+
+@pytest.fixture(scope="package")
+def console_stack(
+    redis_url: str, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveStack]:
+    """Executes batches at 0.05 s a request, 4 at a time, committing five times a second;
+    tenants come from the tenant header, as behind llm-d's auth proxy."""
+    simulator_settings = SimulatorSettings(
+        port=0,
+        latency_seconds=0.05,
+        models={FAILING_MODEL: ModelBehaviour(rate_500=1.0)},
+    )
+    processor: dict[str, Any] = {
+        "roles": ["validate", "execute"],
+        "commit_interval_seconds": 0.2,
+        "max_attempts": 1,
+        "cancel_grace_seconds": 0.2,
+    }
+    with SimulatorThread(simulator_settings) as simulator:
+        processor["global_inference_gateway"] = GatewaySettings(
+            url=simulator.url, max_concurrency=4, min_concurrency=4
+        )
+        with isolated_stack(
+            redis_url,
+            postgres_url,
+            tmp_path_factory.mktemp("files"),
+            processor_overrides=processor,
+            event_stream=EventStreamSettings(keep_alive_seconds=1.0),
+        ) as stack:
+            yield stack
+
+
+@pytest.fixture(scope="package")
+def prefixed(console_stack: LiveStack) -> Iterator[str]:
+    """The stack's root under PREFIX, through a proxy that strips it (an HTTPRoute rewrite)
+    and sets the tenant header from the browser's session cookie (the auth proxy)."""
+    with PrefixProxy(console_stack.base_url, PREFIX, TENANT_HEADER) as proxy:
+        yield proxy.url
+
+
+@pytest.fixture(scope="module")
+def browser(console_stack: LiveStack) -> Iterator[Browser]:
+    # Playwright's sync API runs an event loop in this thread while the browser is open: the
+    # stack's clean-up and other modules' asyncio fixtures need the thread free of one, so the
+    # browser opens after the stack, and closes with the module that drives it.
+    with headless_chromium() as chromium:
+        yield chromium
