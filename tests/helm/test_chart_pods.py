@@ -233,6 +233,22 @@ def test_notes_tell_how_to_verify_the_install() -> None:
     )
 
 
+def test_notes_name_the_console_and_where_the_route_serves_it() -> None:
+    notes = render_notes(THREE_FLAG_INSTALL)
+    assert "The console is at http://127.0.0.1:8000/console/" in notes
+    assert "console" not in render_notes((*THREE_FLAG_INSTALL, "apiserver.config.console=false"))
+    routed = render_notes((*THREE_FLAG_INSTALL, "apiserver.httpRoute.enabled=true"))
+    assert "routes /v1/files, /v1/batches and /console of its parent Gateway" in routed
+    prefixed = render_notes(
+        (
+            *THREE_FLAG_INSTALL,
+            "apiserver.httpRoute.enabled=true",
+            "apiserver.httpRoute.pathPrefix=/batch-gateway",
+        )
+    )
+    assert "/batch-gateway/console/ the console" in prefixed
+
+
 def test_notes_render_without_a_global_gateway_and_without_the_apiserver() -> None:
     # A values file with `globalInferenceGateway:` (null) removes the key altogether.
     no_gateway = {"processor": {"config": {"globalInferenceGateway": None}}}
