@@ -4,19 +4,17 @@ behind a proxy that mounts it under a path prefix, and a headless Chromium."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser
 
 from batch_gateway.gateway.settings import EventStreamSettings
-from batch_gateway.processors.settings import GatewaySettings
 from batch_gateway.simulator import SimulatorSettings
 from batch_gateway.simulator.settings import ModelBehaviour
 from tests.harness.browser import headless_chromium
-from tests.harness.live_stack import LiveStack, isolated_stack
+from tests.harness.executing_stacks import executing_stack
+from tests.harness.live_stack import LiveStack
 from tests.harness.prefix_proxy import PrefixProxy
-from tests.harness.simulator_thread import SimulatorThread
 
 PREFIX = "/batch-gateway"
 # The header the auth proxy in front sets (tests/harness/prefix_proxy.py plays that proxy).
@@ -35,24 +33,14 @@ def console_stack(
         latency_seconds=0.05,
         models={FAILING_MODEL: ModelBehaviour(rate_500=1.0)},
     )
-    processor: dict[str, Any] = {
-        "roles": ["validate", "execute"],
-        "commit_interval_seconds": 0.2,
-        "max_attempts": 1,
-        "cancel_grace_seconds": 0.2,
-    }
-    with SimulatorThread(simulator_settings) as simulator:
-        processor["global_inference_gateway"] = GatewaySettings(
-            url=simulator.url, max_concurrency=4, min_concurrency=4
-        )
-        with isolated_stack(
-            redis_url,
-            postgres_url,
-            tmp_path_factory.mktemp("files"),
-            processor_overrides=processor,
-            event_stream=EventStreamSettings(keep_alive_seconds=1.0),
-        ) as stack:
-            yield stack
+    with executing_stack(
+        redis_url,
+        postgres_url,
+        tmp_path_factory.mktemp("files"),
+        simulator_settings,
+        event_stream=EventStreamSettings(keep_alive_seconds=1.0),
+    ) as running:
+        yield running.stack
 
 
 @pytest.fixture(scope="package")

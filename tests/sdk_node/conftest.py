@@ -5,16 +5,12 @@ that a batch of the slow one is still running when the script cancels it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
-from batch_gateway.processors.settings import GatewaySettings
 from batch_gateway.simulator import SimulatorSettings
 from batch_gateway.simulator.settings import ModelBehaviour
-from tests.harness.live_stack import LiveStack, isolated_stack
-from tests.harness.simulator_thread import SimulatorThread
+from tests.harness.executing_stacks import ExecutingStack, executing_stack
 from tests.sdk_node.node_project import NodeProject, installed_project
 
 API_KEY = "sk-node-sdk-test-key"
@@ -25,16 +21,6 @@ SLOW_MODEL = "slow-model"
 SLOW_SECONDS = 60.0
 
 
-@dataclass(frozen=True)
-class NodeSdkStack:
-    stack: LiveStack
-    simulator: SimulatorThread
-
-    @property
-    def api_base_url(self) -> str:
-        return f"{self.stack.base_url}/v1"
-
-
 @pytest.fixture(scope="session")
 def node_project() -> NodeProject:
     return installed_project()
@@ -43,7 +29,7 @@ def node_project() -> NodeProject:
 @pytest.fixture(scope="module")
 def node_sdk_stack(
     redis_url: str, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[NodeSdkStack]:
+) -> Iterator[ExecutingStack]:
     """Validates and executes, 4 requests at a time; the API key gives the tenant, as a user
     of the SDK would have it (no tenant header)."""
     simulator_settings = SimulatorSettings(
@@ -51,21 +37,12 @@ def node_sdk_stack(
         latency_seconds=0.02,
         models={SLOW_MODEL: ModelBehaviour(latency_seconds=SLOW_SECONDS)},
     )
-    processor: dict[str, Any] = {
-        "roles": ["validate", "execute"],
-        "commit_interval_seconds": 0.1,
-        "max_attempts": 1,
-        "cancel_grace_seconds": 0.2,
-    }
-    with SimulatorThread(simulator_settings) as simulator:
-        processor["global_inference_gateway"] = GatewaySettings(
-            url=simulator.url, max_concurrency=4, min_concurrency=4
-        )
-        with isolated_stack(
-            redis_url,
-            postgres_url,
-            tmp_path_factory.mktemp("files"),
-            processor_overrides=processor,
-            api_keys={API_KEY: TENANT},
-        ) as stack:
-            yield NodeSdkStack(stack, simulator)
+    with executing_stack(
+        redis_url,
+        postgres_url,
+        tmp_path_factory.mktemp("files"),
+        simulator_settings,
+        commit_interval_seconds=0.1,
+        api_keys={API_KEY: TENANT},
+    ) as stack:
+        yield stack

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from tests.harness.batch_helpers import CHAT, jsonl
+from tests.harness.executing_stacks import ExecutingStack
 from tests.harness.sdk import sdk_client
-from tests.sdk_node.conftest import API_KEY, FAST_MODEL, SLOW_MODEL, NodeSdkStack
+from tests.sdk_node.conftest import API_KEY, FAST_MODEL, SLOW_MODEL
 from tests.sdk_node.node_project import NodeProject
 
 LOCKED_VERSION = json.loads((Path(__file__).parent / "package.json").read_text())["dependencies"][
@@ -46,7 +47,7 @@ def _requests_file(path: Path, model: str, count: int, prefix: str) -> list[str]
 
 
 def _run_script(
-    node_project: NodeProject, node_sdk_stack: NodeSdkStack, *inputs: Path
+    node_project: NodeProject, node_sdk_stack: ExecutingStack, *inputs: Path
 ) -> dict[str, Any]:
     # The caller's OPENAI_* settings (an organisation, a project) must not reach our stack.
     environment = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
@@ -66,7 +67,7 @@ def _run_script(
 
 @pytest.mark.timeout(SCRIPT_TIMEOUT_SECONDS + 150)
 def test_the_node_sdk_runs_files_batches_pages_and_errors_unchanged(
-    node_project: NodeProject, node_sdk_stack: NodeSdkStack, tmp_path: Path
+    node_project: NodeProject, node_sdk_stack: ExecutingStack, tmp_path: Path
 ) -> None:
     """Uploads (stream and toFile), retrieval, `for await` over several pages of files and of
     batches, a batch polled to `completed` and its output read, a running batch cancelled, and

@@ -5,16 +5,14 @@ slow enough for progress to show, whose streams end every second (so every `tail
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from batch_gateway.gateway.settings import EventStreamSettings
-from batch_gateway.processors.settings import GatewaySettings
 from batch_gateway.simulator import SimulatorSettings
 from batch_gateway.simulator.settings import ModelBehaviour
+from tests.harness import executing_stacks
 from tests.harness.live_stack import LiveStack, isolated_stack
-from tests.harness.simulator_thread import SimulatorThread
 from tests.subscribers.executing_stack import (
     API_KEY,
     CLI_TENANT,
@@ -47,24 +45,14 @@ def executing_stack(
     simulator_settings = SimulatorSettings(
         port=0, latency_seconds=0.1, models={FAILING_MODEL: ModelBehaviour(rate_500=1.0)}
     )
-    processor: dict[str, Any] = {
-        "roles": ["validate", "execute"],
-        "commit_interval_seconds": 0.2,
-        "max_attempts": 1,
-        "cancel_grace_seconds": 0.2,
-    }
-    with SimulatorThread(simulator_settings) as simulator:
-        processor["global_inference_gateway"] = GatewaySettings(
-            url=simulator.url, max_concurrency=4, min_concurrency=4
-        )
-        with isolated_stack(
-            redis_url,
-            postgres_url,
-            tmp_path_factory.mktemp("files"),
-            processor_overrides=processor,
-            api_keys={API_KEY: CLI_TENANT},
-            event_stream=EventStreamSettings(
-                keep_alive_seconds=KEEP_ALIVE_SECONDS, max_stream_seconds=1.0
-            ),
-        ) as stack:
-            yield ExecutingStack(stack, simulator)
+    with executing_stacks.executing_stack(
+        redis_url,
+        postgres_url,
+        tmp_path_factory.mktemp("files"),
+        simulator_settings,
+        api_keys={API_KEY: CLI_TENANT},
+        event_stream=EventStreamSettings(
+            keep_alive_seconds=KEEP_ALIVE_SECONDS, max_stream_seconds=1.0
+        ),
+    ) as stack:
+        yield stack

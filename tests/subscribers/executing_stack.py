@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from tests.harness.live_stack import LiveStack
-from tests.harness.simulator_thread import SimulatorThread
+from tests.harness.executing_stacks import ExecutingStack
 
 KEEP_ALIVE_SECONDS = 0.3
 # Requests for this model always fail (500, and no retry), so a batch gets an error file.
@@ -13,12 +10,4 @@ FAILING_MODEL = "always-500"
 API_KEY = "sk-cli-test-key"
 CLI_TENANT = "cli-tenant"
 
-
-@dataclass(frozen=True)
-class ExecutingStack:
-    stack: LiveStack
-    simulator: SimulatorThread
-
-    @property
-    def api_base_url(self) -> str:
-        return f"{self.stack.base_url}/v1"
+__all__ = ["API_KEY", "CLI_TENANT", "FAILING_MODEL", "KEEP_ALIVE_SECONDS", "ExecutingStack"]
