@@ -19,14 +19,13 @@ from openai import omit
 
 from batch_gateway.client.connection import Connection
 from batch_gateway.client.exit_codes import CommandFailed, ExitCode, outcome
-from batch_gateway.client.listing import first_matching, note_more
+from batch_gateway.client.listing import first_matching, show_listing
 from batch_gateway.client.output import (
     api_document,
     batch_rows,
     batch_view,
     key_values,
     print_json,
-    table,
 )
 from batch_gateway.client.progress_view import ProgressView
 
@@ -68,13 +67,7 @@ def list_batches(connection: Connection, args: argparse.Namespace, out: TextIO) 
     batches, more = first_matching(
         page, args.limit, lambda batch: args.status in (None, batch.status)
     )
-    if args.json:
-        print_json([api_document(batch) for batch in batches], out)
-    elif batches:
-        table(*batch_rows(batches), out)
-        note_more(batches, more)
-    else:
-        out.write("No batches.\n")
+    show_listing(batches, more, batch_rows, nothing="No batches.", as_json=args.json, out=out)
     return ExitCode.OK
 
 

@@ -13,14 +13,13 @@ from openai import omit
 
 from batch_gateway.client.connection import Connection
 from batch_gateway.client.exit_codes import ExitCode
-from batch_gateway.client.listing import first_matching, note_more
+from batch_gateway.client.listing import first_matching, show_listing
 from batch_gateway.client.output import (
     api_document,
     file_rows,
     file_view,
     key_values,
     print_json,
-    table,
 )
 
 if TYPE_CHECKING:
@@ -35,13 +34,7 @@ def list_files(connection: Connection, args: argparse.Namespace, out: TextIO) ->
         purpose=args.purpose or omit, limit=min(args.limit, MAX_PAGE), after=args.after or omit
     )
     files, more = first_matching(page, args.limit)
-    if args.json:
-        print_json([api_document(file) for file in files], out)
-    elif files:
-        table(*file_rows(files), out)
-        note_more(files, more)
-    else:
-        out.write("No files.\n")
+    show_listing(files, more, file_rows, nothing="No files.", as_json=args.json, out=out)
     return ExitCode.OK
 
 

@@ -9,8 +9,10 @@ ever matters (ADR 0032).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TextIO, TypeVar
+
+from batch_gateway.client.output import api_document, print_json, table
 
 if TYPE_CHECKING:
     from openai.pagination import SyncCursorPage
@@ -41,7 +43,26 @@ def first_matching(
         page = page.get_next_page()
 
 
-def note_more(items: list[Item], more: bool) -> None:
+def show_listing(
+    items: list[Any],
+    more: bool,
+    rows: Callable[[list[Any]], tuple[Sequence[str], list[list[str]]]],
+    *,
+    nothing: str,
+    as_json: bool,
+    out: TextIO,
+) -> None:
+    """A listing as JSON (the list of objects) or as a table, with the next page's cursor."""
+    if as_json:
+        print_json([api_document(item) for item in items], out)
+    elif items:
+        table(*rows(items), out)
+        _note_more(items, more)
+    else:
+        out.write(f"{nothing}\n")
+
+
+def _note_more(items: list[Item], more: bool) -> None:
     """Tell a person, on stderr so that the table stays clean, how to see the next ones."""
     if more and items:
         print(f"(more: --after {items[-1].id})", file=sys.stderr, flush=True)
