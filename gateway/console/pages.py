@@ -13,8 +13,7 @@ from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
 from batch_gateway.gateway.console.batch_view import STATUS_FILTERS, batch_view
-from batch_gateway.gateway.console.page_errors import PAGE_EXCEPTION_HANDLERS
-from batch_gateway.gateway.console.rendering import browser_path, page
+from batch_gateway.gateway.console.rendering import PAGE_EXCEPTION_HANDLERS, browser_path, page
 from batch_gateway.gateway.dependencies import Services, Tenant
 from batch_gateway.ids import BATCH_ID
 from batch_gateway.processors.execution.priority import PRIORITY_CLASSES
