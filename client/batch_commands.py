@@ -15,6 +15,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
+import openai
 from openai import omit
 
 from batch_gateway.client.connection import Connection
@@ -44,12 +45,17 @@ def submit(connection: Connection, args: argparse.Namespace, out: TextIO) -> Exi
     client = connection.api()
     with args.input.open("rb") as handle:
         uploaded = client.files.create(file=(args.input.name, handle), purpose="batch")
-    batch = client.batches.create(
-        input_file_id=uploaded.id,
-        endpoint=args.endpoint,
-        completion_window=args.completion_window,
-        metadata=dict(args.metadata) or None,
-    )
+    try:
+        batch = client.batches.create(
+            input_file_id=uploaded.id,
+            endpoint=args.endpoint,
+            completion_window=args.completion_window,
+            metadata=dict(args.metadata) or None,
+        )
+    except openai.APIStatusError:
+        # Refused (a wrong endpoint, window or metadata): the upload was only for this batch.
+        _forget_upload(client, uploaded.id)
+        raise
     if args.json:
         if args.wait:
             return wait_and_show(connection, client, batch.id, out, as_json=True)
@@ -57,6 +63,13 @@ def submit(connection: Connection, args: argparse.Namespace, out: TextIO) -> Exi
     out.write(batch.id + "\n")
     out.flush()
     return tail(connection, batch.id, out, as_json=False) if args.wait else ExitCode.OK
+
+
+def _forget_upload(client: OpenAI, file_id: str) -> None:
+    try:
+        client.files.delete(file_id)
+    except openai.OpenAIError:
+        print(f"(the uploaded {file_id} is left behind: `files rm` it)", file=sys.stderr)
 
 
 def list_batches(connection: Connection, args: argparse.Namespace, out: TextIO) -> ExitCode:

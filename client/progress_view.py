@@ -27,6 +27,7 @@ _STATUS_OF = {
     "batch.cancelled": "cancelled",
     "batch.expired": "expired",
 }
+_TERMINAL = frozenset({"completed", "failed", "cancelled", "expired"})
 
 
 class ProgressView:
@@ -49,7 +50,11 @@ class ProgressView:
         """Fold one event (its SSE `event` and `data`) into the view."""
         envelope: dict[str, Any] = json.loads(document)
         data: dict[str, Any] = envelope.get("data") or {}
-        self.status = _STATUS_OF.get(event_type, self.status)
+        status = _STATUS_OF.get(event_type, self.status)
+        # A slice claimed after a cancel was asked for announces itself with batch.in_progress:
+        # only the terminal event moves a cancelling batch on.
+        if not (self.status == "cancelling" and status not in _TERMINAL):
+            self.status = status
         if event_type == "batch.validated":
             self.total = int(data.get("total", self.total))
         counts = data.get("request_counts")
@@ -63,7 +68,8 @@ class ProgressView:
         self.error_file_id = data.get("error_file_id") or self.error_file_id
         for error in data.get("errors") or ():
             if isinstance(error, dict):
-                self.errors.append(f"{error.get('code')}: {error.get('message')}")
+                line = f"line {error['line']}: " if error.get("line") else ""
+                self.errors.append(f"{line}{error.get('code')}: {error.get('message')}")
 
     def rate(self) -> float | None:
         """Requests finished per second over the recent samples, when there are two."""
@@ -83,12 +89,14 @@ class ProgressView:
     def line(self) -> str:
         rate = self.rate()
         eta = self.eta_seconds()
+        # What matters most first: a terminal narrower than the line cuts it at the end.
         parts = [
             f"{self.status:<11}",
             _bar(self.done, self.total),
-            f"{self.done}/{self.total} ({self.completed} ok, {self.failed} failed)",
+            f"{self.done}/{self.total}",
             f"{rate:.1f} req/s" if rate is not None else "- req/s",
             f"ETA {_duration(eta)}" if eta is not None else "ETA -",
+            f"({self.completed} ok, {self.failed} failed)",
         ]
         return "  ".join(parts)
 

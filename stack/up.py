@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
+import os
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,66 +58,132 @@ def add_up_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class UpRefused(Exception):
+    """Something else holds what this `up` needs; the message says what, and what to do."""
+
+
 def run_up(args: argparse.Namespace) -> int:
     data_dir: Path = args.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    with _stop_on_signals(), contextlib.ExitStack() as stack:
-        redis_url, redis_note = args.redis_url, "given"
-        if redis_url is None:
-            redis_dir = data_dir / "redis"
-            redis = EmbeddedRedis(redis_dir, remembered_port(redis_dir))
-            redis.start()
-            stack.callback(redis.stop)
-            redis_url, redis_note = redis.url, f"embedded, data in {redis_dir}"
-        postgres_url, postgres_note = args.postgres_url, "given"
-        if postgres_url is None:
-            postgres = EmbeddedPostgres(data_dir / "postgres")
-            postgres.start()
-            stack.callback(postgres.stop)
-            postgres_url, postgres_note = postgres.url, f"embedded, data in {data_dir / 'postgres'}"
-        settings = CommonSettings(
-            redis_url=redis_url,
-            postgres_url=postgres_url,
-            storage=_storage(args, data_dir),
-            secrets_key=_secrets_key(data_dir),
-        )
-        components = ComponentSet(
-            to_environment(settings), args.host, args.port, data_dir / "logs", args.inference_url
-        )
-        env_file = data_dir / "stack.env"
-        lines = [f"{key}={value}\n" for key, value in components.environment.items()]
-        env_file.write_text("".join(lines))
-        env_file.chmod(0o600)  # it holds the secrets key, and maybe storage credentials
-
-        stack.callback(components.stop)
-        try:
-            components.start(exclude=set(args.without))
-        except RuntimeError as error:
-            print(f"batch-gateway up: {error}", file=sys.stderr)
-            return 1
-        print(
-            _banner(
-                args,
-                redis_url,
-                redis_note,
-                postgres_url,
-                postgres_note,
-                settings,
-                env_file,
-                components,
-            )
-        )
-        sys.stdout.flush()
-        try:
-            failed = components.wait()
-        except KeyboardInterrupt:
-            # A second Ctrl-C must not cut the orderly stop of servers holding data short.
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            print("\nStopping Batch Gateway...", flush=True)
-            return 0
-        print(f"batch-gateway up: {failed} exited unexpectedly; stopping.", file=sys.stderr)
+    try:
+        with _stop_on_signals(), contextlib.ExitStack() as stack:
+            stack.enter_context(_only_up_on(data_dir))
+            _check_port_free(args.host, args.port)
+            return _run(args, data_dir, stack)
+    except UpRefused as refused:
+        print(f"batch-gateway up: {refused}", file=sys.stderr)
         return 1
+
+
+def _run(args: argparse.Namespace, data_dir: Path, stack: contextlib.ExitStack) -> int:
+    """Start the servers and the components, print where they are, wait for the end."""
+    redis_url, redis_note = args.redis_url, "given"
+    if redis_url is None:
+        redis_dir = data_dir / "redis"
+        redis = EmbeddedRedis(redis_dir, remembered_port(redis_dir))
+        redis.start()
+        stack.callback(redis.stop)
+        redis_url, redis_note = redis.url, f"embedded, data in {redis_dir}"
+    postgres_url, postgres_note = args.postgres_url, "given"
+    if postgres_url is None:
+        postgres = EmbeddedPostgres(data_dir / "postgres")
+        postgres.start()
+        stack.callback(postgres.stop)
+        postgres_url, postgres_note = postgres.url, f"embedded, data in {data_dir / 'postgres'}"
+    settings = CommonSettings(
+        redis_url=redis_url,
+        postgres_url=postgres_url,
+        storage=_storage(args, data_dir),
+        secrets_key=_secrets_key(data_dir),
+    )
+    components = ComponentSet(
+        to_environment(settings), args.host, args.port, data_dir / "logs", args.inference_url
+    )
+    env_file = data_dir / "stack.env"
+    lines = [f"{key}={value}\n" for key, value in components.environment.items()]
+    env_file.write_text("".join(lines))
+    env_file.chmod(0o600)  # it holds the secrets key, and maybe storage credentials
+
+    stack.callback(components.stop)
+    try:
+        components.start(exclude=set(args.without))
+    except RuntimeError as error:
+        print(f"batch-gateway up: {error}", file=sys.stderr)
+        return 1
+    print(
+        _banner(
+            args,
+            redis_url,
+            redis_note,
+            postgres_url,
+            postgres_note,
+            settings,
+            env_file,
+            components,
+        )
+    )
+    sys.stdout.flush()
+    try:
+        failed = components.wait()
+    except KeyboardInterrupt:
+        # A second Ctrl-C must not cut the orderly stop of servers holding data short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print(
+            "\nStopping Batch Gateway: running requests get their grace period to finish...",
+            flush=True,
+        )
+        return 0
+    log = data_dir / "logs" / f"{failed}.log"
+    print(
+        f"batch-gateway up: {failed} exited unexpectedly; stopping. The end of {log}:",
+        *_last_lines(log, 5),
+        sep="\n  ",
+        file=sys.stderr,
+    )
+    return 1
+
+
+@contextlib.contextmanager
+def _only_up_on(data_dir: Path) -> Iterator[None]:
+    """One `up` per data directory: a second would start a second Redis and PostgreSQL on the
+    same files. The lock goes with the process, however it ends."""
+    with (data_dir / "up.lock").open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise UpRefused(
+                f"{data_dir} is in use by `batch-gateway up` (pid {holder}); stop that one, "
+                "or give this one another --data-dir"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        yield
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Before anything starts: otherwise whatever holds the port answers the readiness probe,
+    and the banner would name a stack that is not this one."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise UpRefused(
+                f"cannot serve the API on {host}:{port} ({error.strerror}); "
+                "is another stack running? Pass --port to use another port"
+            ) from None
+
+
+def _last_lines(log: Path, count: int) -> list[str]:
+    try:
+        return log.read_text(errors="replace").splitlines()[-count:]
+    except OSError:
+        return ["(no log)"]
 
 
 def _secrets_key(data_dir: Path) -> str:

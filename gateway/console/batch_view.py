@@ -63,7 +63,8 @@ def batch_view(record: BatchRecord, now: float) -> BatchView:
     done = record.completed + record.failed
     total = record.total
     rate = _pace(record, done, now)
-    left = (total - done) / rate if rate and total > done and record.status not in ENDED else None
+    running = record.status == "in_progress"
+    left = (total - done) / rate if rate and total > done and running else None
     return BatchView(
         record=record,
         priority=priority_of(record.metadata),
@@ -79,8 +80,9 @@ def batch_view(record: BatchRecord, now: float) -> BatchView:
 
 def _pace(record: BatchRecord, done: int, now: float) -> float | None:
     """Requests a second over the batch's run so far: from when it went in progress until it
-    started finalizing (or now, while it runs)."""
-    if record.in_progress_at is None or done == 0:
+    started finalizing (or now, while it runs). None for a cancelled or expired batch: its
+    counts end with every request that never ran (console/static/batch.js agrees)."""
+    if record.in_progress_at is None or done == 0 or record.status in ("cancelled", "expired"):
         return None
     until = record.finalizing_at or _ended_at(record) or now
     elapsed = max(until - record.in_progress_at, 1.0)

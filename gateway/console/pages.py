@@ -15,7 +15,7 @@ from litestar.response import Redirect, Template
 from batch_gateway.gateway.console.batch_view import STATUS_FILTERS, batch_view
 from batch_gateway.gateway.console.rendering import PAGE_EXCEPTION_HANDLERS, browser_path, page
 from batch_gateway.gateway.dependencies import Services, Tenant
-from batch_gateway.ids import BATCH_ID
+from batch_gateway.ids import is_batch_id
 from batch_gateway.processors.execution.priority import PRIORITY_CLASSES
 from batch_gateway.projections.batch_queries import UnknownBatchCursor
 
@@ -34,7 +34,7 @@ class ConsolePages(Controller):
         services: Services,
         tenant: Tenant,
         status: Annotated[str | None, QueryParameter()] = None,
-        after: Annotated[str | None, QueryParameter(pattern=BATCH_ID.pattern)] = None,
+        after: Annotated[str | None, QueryParameter()] = None,
     ) -> Template | Redirect:
         if not browser_path(request).endswith("/"):
             # Every link on the page is relative to the folder /console/.
@@ -60,7 +60,7 @@ class ConsolePages(Controller):
         services: Services,
         tenant: Tenant,
         status: Annotated[str | None, QueryParameter()] = None,
-        after: Annotated[str | None, QueryParameter(pattern=BATCH_ID.pattern)] = None,
+        after: Annotated[str | None, QueryParameter()] = None,
     ) -> Template:
         """The list's rows alone: the list page swaps them in while a batch on it runs."""
         views, _ = await _page(services, tenant, status, after)
@@ -105,6 +105,8 @@ async def _page(
     services: Services, tenant: str, status: str | None, after: str | None
 ) -> tuple[list[Any], str | None]:
     statuses = STATUS_FILTERS.get(status) if status else None
+    if after is not None and not is_batch_id(after):
+        after = None  # a mangled "older" link: start from the newest, as for a stale one
     try:
         found = await services.batch_queries.list(
             tenant, after=after, limit=PAGE_SIZE, statuses=statuses

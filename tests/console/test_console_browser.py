@@ -90,6 +90,8 @@ def test_a_batch_created_on_the_page_runs_live_and_its_results_download(
     assert page.url.startswith(prefixed + "console/batches/batch_")
     stays_loaded(page)
     expect(page.locator("#status")).to_have_text("in progress")
+    # Rendered while the batch validated; its model came with the validation's event.
+    expect(page.locator("#model")).to_have_text("m1")
     eventually(page, lambda: count_of(page, "completed") > 0, "progress shows")
     first = count_of(page, "completed")
     eventually(page, lambda: count_of(page, "completed") > first + 20, "progress moves")
@@ -113,6 +115,14 @@ def test_a_batch_created_on_the_page_runs_live_and_its_results_download(
     )
     assert downloading.value.suggested_filename.endswith("_output.jsonl")
     assert "priority high" in page.locator(".summary").inner_text()
+
+    # Opened again once ended: the replay rebuilds the same figures, and no rate below zero.
+    shown = {name: page.locator(f"#{name}").inner_text() for name in ("rate", "completed")}
+    page.reload()
+    expect(page.locator("#status")).to_have_text("completed")
+    expect(page.locator("#chart canvas")).to_have_count(1)
+    assert {name: page.locator(f"#{name}").inner_text() for name in shown} == shown
+    assert page.evaluate("Math.min(...series.requests, ...series.tokens)") >= 0
 
 
 def test_the_list_shows_a_running_batch_whose_progress_moves_without_a_reload(
@@ -149,12 +159,26 @@ def test_cancel_from_the_batch_page_and_the_api_409_rule(
     alice: BrowserContext, prefixed: str, console_stack: LiveStack
 ) -> None:
     client = sdk(console_stack, "alice")
-    running = create_batch(client, chat_file(WATCHED_REQUESTS))
+    # Several slices (500 requests each): one claimed after the cancel announces itself with
+    # batch.in_progress, which must not take the page back to "in progress".
+    running = create_batch(client, chat_file(1_500))
     page = alice.new_page()
     page.goto(prefixed + f"console/batches/{running.id}")
     expect(page.locator("#status")).to_have_text("in progress")
+    page.evaluate(
+        "window.__statuses = [];"
+        "new MutationObserver(() => window.__statuses.push("
+        "document.getElementById('status').textContent))"
+        ".observe(document.getElementById('status'), {childList: true, characterData: true,"
+        " subtree: true})"
+    )
     page.click("#cancel")
     expect(page.locator("#status")).to_have_text("cancelled", timeout=TIMEOUT_MS)
+    seen: list[str] = page.evaluate("window.__statuses")
+    after_cancel = seen[seen.index("cancelling") :]
+    assert "in progress" not in after_cancel, seen
+    expect(page.locator("#timeline li[data-step=cancelling].reached")).to_have_count(1)
+    expect(page.locator("#eta")).to_have_text("\N{EN DASH}")
     expect(page.locator("#cancel")).to_be_disabled()
     assert client.batches.retrieve(running.id).status == "cancelled"
 
@@ -168,7 +192,7 @@ def test_an_invalid_file_shows_its_line_errors(alice: BrowserContext, prefixed: 
     lines = [chat_line("a"), {"custom_id": "b", "method": "POST"}, chat_line("c")]
     content = jsonl(lines) + b"not json\n"
     page = alice.new_page()
-    page.goto(prefixed + "console/new")
+    page.goto(prefixed + "console/new/")  # with a slash: the links must not care
     page.set_input_files(
         "input[name=file]", {"name": "bad.jsonl", "mimeType": "text/plain", "buffer": content}
     )

@@ -104,9 +104,13 @@ def test_list_paging_filters_and_stale_cursors(start_stack: StartStack) -> None:
         assert ids[21] in browser.get("/console/?status=nonsense", headers=headers).text
         stale = browser.get(f"/console/?after={ids[2]}", headers={"X-MaaS-Username": "other"})
         assert stale.status_code == 200
-        bad = browser.get("/console/?after=not-a-batch", headers=headers)
+        mangled = browser.get("/console/?after=not-a-batch", headers=headers)
+        assert mangled.status_code == 200
+        assert ids[21] in mangled.text
+        bad = browser.get("/console/?status=" + "x" * 5, headers={"X-MaaS-Username": "\x01"})
         assert bad.status_code == 400
         assert "text/html" in bad.headers["content-type"]
+        assert "not a valid tenant name" in bad.text
         rows = browser.get("/console/rows?status=validating", headers=headers)
         assert rows.status_code == 200
         assert "<html" not in rows.text

@@ -71,6 +71,41 @@ def test_up_runs_the_system_and_keeps_data_across_restarts(data_dir: Path) -> No
         assert second.interrupt() == 0
 
 
+def _second_up(data_dir: Path, port: int) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "batch_gateway", "up", "--data-dir", str(data_dir),
+         "--port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )  # fmt: skip
+
+
+def test_a_second_up_on_the_same_data_or_port_is_refused_before_it_starts(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    first = UpProcess(data_dir, port)
+    try:
+        redis_port = (data_dir / "redis" / "port").read_text()
+        same_data = _second_up(data_dir, free_port())
+        assert same_data.returncode == 1
+        assert f"{data_dir.resolve()} is in use by `batch-gateway up` (pid " in same_data.stderr
+        assert "Batch Gateway is up" not in same_data.stdout
+        # Nothing of the second one started: the embedded Redis is still the first one's.
+        assert (data_dir / "redis" / "port").read_text() == redis_port
+
+        same_port = _second_up(tmp_path / "other", port)
+        assert same_port.returncode == 1
+        assert f"cannot serve the API on 127.0.0.1:{port}" in same_port.stderr
+        assert "Pass --port" in same_port.stderr
+        assert not (tmp_path / "other" / "redis").exists()
+        assert first.client().files.list().data == []
+    finally:
+        assert first.interrupt() == 0
+
+
 def test_a_component_left_out_can_join_from_stack_env(data_dir: Path) -> None:
     port = free_port()
     up = UpProcess(data_dir, port, "--without", "projector")

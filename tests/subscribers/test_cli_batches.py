@@ -268,3 +268,22 @@ def test_a_header_or_metadata_without_equals_is_a_usage_error(
         assert run.returncode == ExitCode.USAGE, (option, run.stderr)
         assert f"error: argument {option.strip()}: wants " in run.stderr
         assert run.stdout == ""
+
+
+def test_a_refused_submit_leaves_no_uploaded_file_behind(
+    executing_stack: ExecutingStack, tmp_path: Path
+) -> None:
+    source = tmp_path / "input.jsonl"
+    source.write_bytes(chat_file(2))
+    with api_client(executing_stack) as client:
+        before = {file.id for file in client.files.list()}
+        run = run_cli(
+            "submit",
+            str(source),
+            "--endpoint",
+            "/v1/nope",
+            environment=cli_environment(executing_stack),
+        )
+        assert run.returncode == ExitCode.REFUSED, run.stderr
+        assert "/v1/nope" in run.stderr
+        assert {file.id for file in client.files.list()} == before

@@ -58,7 +58,7 @@ def test_progress_view_rates_by_event_time_and_ignores_the_unknown() -> None:
     assert view.status == "in_progress"
     assert view.rate() == 10.0  # 20 requests between t=101 and t=103
     assert view.eta_seconds() == 8.0
-    assert "20/100 (18 ok, 2 failed)  10.0 req/s  ETA 8s" in view.line()
+    assert "20/100  10.0 req/s  ETA 8s  (18 ok, 2 failed)" in view.line()
 
     view.apply(
         "batch.completed",
@@ -70,3 +70,26 @@ def test_progress_view_rates_by_event_time_and_ignores_the_unknown() -> None:
     assert view.status == "completed"
     assert view.eta_seconds() is None
     assert view.summary() == "batch_1 completed: 97 completed, 3 failed of 100; output file-o"
+
+
+def test_progress_view_stays_cancelling_until_the_end_and_names_error_lines() -> None:
+    view = ProgressView("batch_1")
+    view.apply("batch.validated", document("batch.validated", 100.5, total=1500))
+    view.apply("batch.cancel_requested", document("batch.cancel_requested", 102.0))
+    # The last slice, claimed after the cancel, only to be stopped.
+    view.apply("batch.in_progress", document("batch.in_progress", 102.5, slice=2))
+    assert view.status == "cancelling"
+    assert view.eta_seconds() is None
+    view.apply("batch.cancelled", document("batch.cancelled", 103.0))
+    assert view.status == "cancelled"
+
+    failed = ProgressView("batch_2")
+    errors = [
+        {"code": "invalid_json_line", "message": "Not JSON.", "line": 4},
+        {"code": "empty_file", "message": "No requests.", "line": None},
+    ]
+    failed.apply("batch.failed", document("batch.failed", 100.0, errors=errors))
+    assert failed.summary().splitlines()[1:] == [
+        "  line 4: invalid_json_line: Not JSON.",
+        "  empty_file: No requests.",
+    ]

@@ -26,18 +26,26 @@ const RATE_WINDOW_SECONDS = 5;
 const root = document.body.dataset.root;
 const section = document.getElementById("batch");
 const batchId = section.dataset.batch;
+// The stream replays the batch from its first event: the figures are rebuilt from zero by it,
+// so that the chart's differences never start from the server's already-final counts.
 const state = {
   status: section.dataset.status,
   total: Number(section.dataset.total),
   completed: Number(section.dataset.completed),
   failed: Number(section.dataset.failed),
+  startedAt: numberOrNull(section.dataset.startedAt),
+  validatedAt: null,
+  endedAt: numberOrNull(section.dataset.endedAt),
   samples: [],          // [occurred_at, done, total_tokens] at each progress event
-  errors: [],
 };
 const series = { x: [], requests: [], tokens: [] };
 let chart = null;
 
 const $ = (id) => document.getElementById(id);
+
+function numberOrNull(value) {
+  return value === undefined || value === "" ? null : Number(value);
+}
 
 function text(id, value) { $(id).textContent = String(value); }
 
@@ -66,8 +74,16 @@ function fileLink(id, fileId, suffix) {
 }
 
 function reach(step, at) {
-  const item = document.querySelector(`#timeline li[data-step="${step}"]`);
-  if (!item) return;
+  let item = document.querySelector(`#timeline li[data-step="${step}"]`);
+  if (!item) {
+    // A step the page was rendered without (a cancel asked for since): before the end.
+    item = document.createElement("li");
+    item.dataset.step = step;
+    item.append(Object.assign(document.createElement("span"), { textContent: step }), " ",
+      document.createElement("time"));
+    const last = document.querySelector("#timeline li:last-child");
+    last.before(item);
+  }
   item.classList.add("reached");
   item.querySelector("time").textContent = when(at);
 }
@@ -94,13 +110,15 @@ function showErrors(errors) {
   $("errors").replaceChildren(...rows);
 }
 
-function rate() {
-  const samples = state.samples;
-  if (samples.length < 2) return null;
-  const last = samples[samples.length - 1];
-  let first = samples[0];
-  for (const sample of samples) if (last[0] - sample[0] <= 30) { first = sample; break; }
-  return last[0] > first[0] ? (last[1] - first[1]) / (last[0] - first[0]) : null;
+// Requests a second over the run so far, as the list computes it (console/batch_view.py): from
+// validation to finalizing (or now, while it runs); none for a cancelled or expired batch,
+// whose counts end with every request that never ran.
+function pace() {
+  const done = state.completed + state.failed;
+  if (state.startedAt == null || done === 0) return null;
+  if (state.status === "cancelled" || state.status === "expired") return null;
+  const until = state.endedAt ?? Date.now() / 1000;
+  return done / Math.max(until - state.startedAt, 1);
 }
 
 function chartPoint(at, done, tokens) {
@@ -119,13 +137,17 @@ function drawChart() {
   const data = [series.x, series.requests, series.tokens];
   if (chart) { chart.setData(data); return; }
   const holder = $("chart");
+  holder.replaceChildren();
   chart = new uPlot({
+    // UTC, as every other time on the page.
+    tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC"),
+    legend: { live: false },
     width: holder.clientWidth - 16,
     height: 240,
     series: [
       {},
       { label: "requests/s", stroke: "#2856c7", width: 2, scale: "req" },
-      { label: "tokens/s", stroke: "#1f9d55", width: 2, scale: "tok" },
+      { label: "tokens/s", stroke: "#1f9d55", width: 2, dash: [6, 4], scale: "tok" },
     ],
     axes: [{}, { scale: "req", label: "requests/s" }, { scale: "tok", side: 1, label: "tokens/s", grid: { show: false } }],
   }, data, holder);
@@ -142,9 +164,9 @@ function render() {
   text("total", total);
   $("bar-ok").style.width = total ? `${(100 * completed) / total}%` : "0%";
   $("bar-bad").style.width = total ? `${(100 * failed) / total}%` : "0%";
-  const perSecond = rate();
+  const perSecond = pace();
   text("rate", perSecond == null ? "–" : perSecond < 100 ? perSecond.toFixed(1) : perSecond.toFixed(0));
-  const left = perSecond && !ENDED.has(status) ? (total - completed - failed) / perSecond : null;
+  const left = perSecond && status === "in_progress" ? (total - completed - failed) / perSecond : null;
   text("eta", duration(left));
   $("cancel").disabled = !(status === "validating" || status === "in_progress");
 }
@@ -152,8 +174,23 @@ function render() {
 function apply(type, envelope) {
   const data = envelope.data || {};
   const at = envelope.occurred_at;
-  state.status = STATUS_OF[type] || state.status;
-  if (type === "batch.validated") state.total = data.total;
+  if (type === "batch.created") {
+    Object.assign(state, {
+      total: 0, completed: 0, failed: 0, startedAt: null, validatedAt: null, endedAt: null, samples: [],
+    });
+    Object.assign(series, { x: [], requests: [], tokens: [] });
+  }
+  // A slice claimed after a cancel was asked for does not take the batch back to in progress:
+  // only its terminal event moves a cancelling batch on.
+  const next = STATUS_OF[type];
+  if (next && !(state.status === "cancelling" && !ENDED.has(next))) state.status = next;
+  if (type === "batch.validated") {
+    state.total = data.total;
+    state.startedAt = data.validated_at;
+    state.validatedAt = at;  // the chart's first sample: event time, to the fraction
+    if (data.models && data.models.length) text("model", data.models.join(", "));
+  }
+  if (type === "batch.finalizing") state.endedAt = data.finalizing_at;
   const counts = data.request_counts;
   if (counts) Object.assign(state, { total: counts.total, completed: counts.completed, failed: counts.failed });
   const usage = data.usage;
@@ -164,18 +201,17 @@ function apply(type, envelope) {
     text("reasoning-tokens", usage.reasoning_tokens);
     text("total-tokens", usage.total_tokens);
   }
-  if (type === "batch.in_progress" && state.samples.length === 0) {
-    reach("in progress", at);
-    state.samples.push([at, state.completed + state.failed, 0]);
-  }
   if (type === "batch.progress" && usage) {
     const done = state.completed + state.failed;
-    if (state.samples.length === 0) state.samples.push([at, 0, 0]);
+    if (state.samples.length === 0) state.samples.push([state.validatedAt ?? at, 0, 0]);
     chartPoint(at, done, usage.total_tokens);
     state.samples.push([at, done, usage.total_tokens]);
   }
   if (STEP_OF[type]) reach(STEP_OF[type], at);
-  if (ENDED.has(state.status)) ended(state.status, at);
+  if (ENDED.has(state.status)) {
+    state.endedAt = state.endedAt ?? at;
+    ended(state.status, at);
+  }
   fileLink("output-file", data.output_file_id, "output");
   fileLink("error-file", data.error_file_id, "error");
   if (data.errors && data.errors.length) showErrors(data.errors);
@@ -212,5 +248,8 @@ $("cancel").addEventListener("click", async () => {
 });
 
 // An ended batch is followed too: its stream replays the whole history (for the chart) and
-// ends with the terminal event.
-window.addEventListener("load", follow);
+// ends with the terminal event. While it runs, pace and time left move on with the clock.
+window.addEventListener("load", () => {
+  follow();
+  window.setInterval(() => { if (!ENDED.has(state.status)) render(); }, 1000);
+});

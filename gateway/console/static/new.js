@@ -55,7 +55,7 @@ form.addEventListener("submit", async (event) => {
         metadata,
       }),
     });
-    window.location.assign(`batches/${batch.id}`);
+    window.location.assign(`${document.body.dataset.root}console/batches/${batch.id}`);
   } catch (error) {
     show(error.message, true);
     button.disabled = false;
