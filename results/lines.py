@@ -1,8 +1,8 @@
 """Splitting a byte stream into lines with memory bounded by the longest line, or by a limit.
 
 Input files come from users: one line may be hundreds of megabytes with no newline at all.
-`bounded_lines` never holds more than `max_line_bytes` of one line: past the limit it drops
-what it collected, skips to the next newline and yields `TOO_LONG` for the line, so validation
+`LineSplitter` never holds more than `max_line_bytes` of one line: past the limit it drops
+what it collected, skips to the next newline and returns `TOO_LONG` for the line, so validation
 reports it and goes on.
 """
 
@@ -29,28 +29,19 @@ Line = bytes | bytearray
 
 async def numbered_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int, Line]]:
     """The lines of data whose line lengths are known to be bounded: result chunks this system
-    wrote, an input file validation has passed (see `bounded_lines`)."""
+    wrote, an input file validation has passed (see `LineSplitter`)."""
     async for batch in line_batches(chunks):
         for number, line in batch:
             assert not isinstance(line, TooLong)  # no limit, so never
             yield number, line
 
 
-async def bounded_lines(
-    chunks: AsyncIterable[bytes], *, max_line_bytes: int | None
-) -> AsyncIterator[tuple[int, Line | TooLong]]:
-    """Yield (1-based line number, line without its newline or CR), or `TOO_LONG` for a line
-    longer than `max_line_bytes` (see `LineSplitter`)."""
-    async for batch in line_batches(chunks, max_line_bytes=max_line_bytes):
-        for item in batch:
-            yield item
-
-
 async def line_batches(
     chunks: AsyncIterable[bytes], *, max_line_bytes: int | None = None
 ) -> AsyncIterator[list[tuple[int, Line | TooLong]]]:
-    """The lines of `chunks` as `bounded_lines` has them, a list per chunk: a reader of many
-    short lines then pays for one async step a chunk, not one a line."""
+    """(1-based line number, line without its newline or CR, or `TOO_LONG` for a line longer
+    than `max_line_bytes`), a list per chunk: a reader of many short lines then pays for one
+    async step a chunk, not one a line."""
     splitter = LineSplitter(max_line_bytes)
     async for chunk in chunks:
         if batch := splitter.feed(chunk):

@@ -274,8 +274,8 @@ class Dispatcher:
         request: metrics.RequestMetrics,
         flow: Flow,
     ) -> ResultLine:
-        # A slot per attempt: a request sleeping in backoff holds none. (Not `limit.slot()`:
-        # an async context manager costs more than the rest of the bookkeeping per request.)
+        # A slot per attempt: a request sleeping in backoff holds none. (Acquired and released
+        # by hand: an async context manager costs more than the rest of the bookkeeping.)
         limit = gateway.limit
         await limit.acquire(flow)
         try:

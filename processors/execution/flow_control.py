@@ -18,9 +18,8 @@ Which waiting request gets a free slot is weighted fair queueing (fair_share.py)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 
 from batch_gateway.processors.execution.fair_share import FairQueue, Flow
 
@@ -55,14 +54,6 @@ class AdaptiveLimit:
     def room(self) -> int:
         """Requests that may be in flight now."""
         return int(min(self.limit, self.cap))
-
-    @contextlib.asynccontextmanager
-    async def slot(self, flow: Flow) -> AsyncIterator[None]:
-        await self.acquire(flow)
-        try:
-            yield
-        finally:
-            self.release()
 
     async def acquire(self, flow: Flow) -> None:
         if self.in_flight < self.room and not self._queue:

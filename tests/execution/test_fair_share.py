@@ -8,6 +8,7 @@ from collections import Counter
 
 from batch_gateway.processors.execution.fair_share import STARVATION_LIMIT, FairQueue, Flow
 from batch_gateway.processors.execution.flow_control import AdaptiveLimit
+from tests.harness.flow_slots import holding
 
 
 def _queue_of(queue: FairQueue, flows: list[Flow]) -> dict[asyncio.Future[None], Flow]:
@@ -85,7 +86,7 @@ async def test_the_limit_hands_free_slots_to_a_small_tenant_waiting_behind_a_big
     gate = asyncio.Event()
 
     async def request(tenant: str) -> None:
-        async with limit.slot(Flow("normal", tenant, tenant)):
+        async with holding(limit, Flow("normal", tenant, tenant)):
             order.append(tenant)
             await gate.wait()
 

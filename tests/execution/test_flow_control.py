@@ -14,6 +14,7 @@ from batch_gateway.processors.execution.flow_control import AdaptiveLimit
 from batch_gateway.processors.settings import GatewaySettings, ProcessorSettings
 from batch_gateway.simulator import SimulatorSettings
 from batch_gateway.simulator.component import running_simulator
+from tests.harness.flow_slots import holding
 
 
 def test_overload_halves_once_per_cooldown_and_never_below_the_minimum() -> None:
@@ -48,7 +49,7 @@ async def test_slots_are_bounded_by_the_limit_and_handed_out_in_order() -> None:
     release = asyncio.Event()
 
     async def worker(number: int) -> None:
-        async with limit.slot(FLOW):
+        async with holding(limit, FLOW):
             order.append(number)
             await release.wait()
 
@@ -72,7 +73,7 @@ async def test_a_cancelled_waiter_leaks_no_slot() -> None:
         await waiter
     limit.release()
     assert (limit.in_flight, limit.waiting) == (0, 0)
-    async with limit.slot(FLOW):
+    async with holding(limit, FLOW):
         assert limit.in_flight == 1
 
 
@@ -83,7 +84,7 @@ async def test_a_lower_limit_admits_fewer_until_it_grows_again() -> None:
 
     async def worker() -> None:
         nonlocal entered
-        async with limit.slot(FLOW):
+        async with holding(limit, FLOW):
             entered += 1
             await asyncio.sleep(0.05)
 

@@ -1,13 +1,13 @@
 """`numbered_lines`: the same lines whatever the chunking, as `bytes.split` sees them;
-`bounded_lines`: the same, with every line past the limit reported as `TOO_LONG` and never
-held in memory whole."""
+`line_batches` with a limit: the same, with every line past the limit reported as `TOO_LONG`
+and never held in memory whole."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import tracemalloc
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,7 +18,7 @@ from batch_gateway.results.lines import (
     Line,
     LineSplitter,
     TooLong,
-    bounded_lines,
+    line_batches,
     numbered_lines,
 )
 
@@ -146,8 +146,12 @@ def test_a_line_longer_than_many_chunks_is_joined() -> None:
     assert _lines([*parts, b"\nend"]) == [(1, line), (2, b"end")]
 
 
+async def _bounded_lines(chunks: AsyncIterable[bytes], limit: int) -> BoundedLines:
+    return [line async for batch in line_batches(chunks, max_line_bytes=limit) for line in batch]
+
+
 async def _collect_bounded(parts: Sequence[bytes], limit: int) -> BoundedLines:
-    return [line async for line in bounded_lines(_chunks(parts), max_line_bytes=limit)]
+    return await _bounded_lines(_chunks(parts), limit)
 
 
 def _bounded(parts: Sequence[bytes], limit: int) -> BoundedLines:
@@ -182,12 +186,9 @@ def test_a_huge_line_without_a_newline_is_never_held_whole() -> None:
             yield chunk
         yield b"\n{}"
 
-    async def collect() -> BoundedLines:
-        return [line async for line in bounded_lines(huge(), max_line_bytes=limit)]
-
     tracemalloc.start()
     try:
-        lines = asyncio.run(collect())
+        lines = asyncio.run(_bounded_lines(huge(), limit))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
