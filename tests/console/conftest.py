@@ -13,7 +13,7 @@ from batch_gateway.simulator import SimulatorSettings
 from batch_gateway.simulator.settings import ModelBehaviour
 from tests.harness.browser import headless_chromium
 from tests.harness.executing_stacks import executing_stack
-from tests.harness.live_stack import LiveStack
+from tests.harness.live_stack import LiveStack, isolated_stack
 from tests.harness.prefix_proxy import PrefixProxy
 
 PREFIX = "/batch-gateway"
@@ -58,3 +58,21 @@ def browser(console_stack: LiveStack) -> Iterator[Browser]:
     # browser opens after the stack, and closes with the module that drives it.
     with headless_chromium() as chromium:
         yield chromium
+
+
+KEYS = {"sk-console-browser-0001": "keyed"}
+
+
+@pytest.fixture(scope="package")
+def keyed_stack(
+    redis_url: str, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveStack]:
+    """A standalone stack that asks for API keys (validation only: batches stay validating)."""
+    with isolated_stack(
+        redis_url,
+        postgres_url,
+        tmp_path_factory.mktemp("files"),
+        with_processor=False,
+        api_keys=KEYS,
+    ) as stack:
+        yield stack

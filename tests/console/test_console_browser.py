@@ -13,11 +13,12 @@ import pytest
 from openai import OpenAI
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.console.conftest import FAILING_MODEL, TENANT_HEADER
+from tests.console.conftest import FAILING_MODEL, KEYS, TENANT_HEADER
 from tests.harness.batch_helpers import CHAT, chat_file, chat_line, create_batch, jsonl
 from tests.harness.browser import screenshot_directory
 from tests.harness.live_stack import LiveStack
 from tests.harness.prefix_proxy import USER_COOKIE
+from tests.harness.sdk import sdk_client
 
 # Long enough to watch: 0.05 s a request, 4 at a time.
 WATCHED_REQUESTS = 240
@@ -237,4 +238,34 @@ def test_another_tenant_sees_nothing(
     assert stream.status == 404
     download = page.request.get(prefixed + f"v1/files/{alices.input_file_id}/content")
     assert download.status == 404
+    context.close()
+
+
+def test_signing_in_with_an_api_key_opens_the_console_its_stream_and_downloads(
+    browser: Browser, keyed_stack: LiveStack, tmp_path: Path
+) -> None:
+    (key, tenant), *_ = KEYS.items()
+    with sdk_client(keyed_stack, api_key=key) as client:
+        batch = create_batch(client, chat_file(3))
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1360, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.goto(keyed_stack.base_url + "/console")
+    page.wait_for_url("**/console/login")
+    page.fill("input[name=key]", "sk-wrong-key-000")
+    page.click("button[type=submit]")
+    expect(page.locator(".error")).to_contain_text("Incorrect API key provided")
+    page.screenshot(path=screenshot_directory(tmp_path) / "sign-in.png")
+    page.fill("input[name=key]", key)
+    page.click("button[type=submit]")
+    expect(page.locator("#tenant")).to_have_text(tenant)
+    page.click(f"a[href$='{batch.id}']")
+    # The cookie stands in for the key on the event stream and on a download.
+    expect(page.locator("#live")).to_be_visible()
+    with page.expect_download() as downloading:
+        page.locator("#input-file").click()
+    assert Path(downloading.value.path()).read_bytes() == chat_file(3)
+    page.click("text=Sign out")
+    page.wait_for_url("**/console/login")
+    assert page.request.get(keyed_stack.base_url + "/v1/batches").status == 401
     context.close()
