@@ -13,7 +13,12 @@ from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
 from batch_gateway.gateway.console.batch_view import STATUS_FILTERS, batch_view
-from batch_gateway.gateway.console.rendering import PAGE_EXCEPTION_HANDLERS, browser_path, page
+from batch_gateway.gateway.console.rendering import (
+    PAGE_EXCEPTION_HANDLERS,
+    browser_path,
+    page,
+    relative_root,
+)
 from batch_gateway.gateway.dependencies import Services, Tenant
 from batch_gateway.ids import is_batch_id
 from batch_gateway.processors.execution.priority import PRIORITY_CLASSES
@@ -39,6 +44,8 @@ class ConsolePages(Controller):
         if not browser_path(request).endswith("/"):
             # Every link on the page is relative to the folder /console/.
             return Redirect(path="console/", status_code=308)
+        if status not in STATUS_FILTERS:
+            status = None  # an unknown filter shows every batch, and says so
         views, next_after = await _page(services, tenant, status, after)
         query = f"?{request.url.query}" if request.url.query else ""
         return page(
@@ -85,6 +92,11 @@ class ConsolePages(Controller):
                 message=f"No such Batch object: {batch_id}",
             )
         return page(request, "batch.html", tenant=tenant, view=batch_view(record, time.time()))
+
+    @get("/batches")
+    async def no_batch(self, request: Request[Any, Any, Any]) -> Redirect:
+        """`/console/batches/` names no batch: the list is what was meant."""
+        return Redirect(path=relative_root(request) + "console/", status_code=303)
 
     @get("/new")
     async def new(

@@ -101,7 +101,9 @@ def test_list_paging_filters_and_stale_cursors(start_stack: StartStack) -> None:
             "No batches with this status"
             in browser.get("/console/?status=expired", headers=headers).text
         )
-        assert ids[21] in browser.get("/console/?status=nonsense", headers=headers).text
+        unknown = browser.get("/console/?status=nonsense", headers=headers).text
+        assert ids[21] in unknown
+        assert '<a href="./" aria-current="page">all</a>' in unknown
         stale = browser.get(f"/console/?after={ids[2]}", headers={"X-MaaS-Username": "other"})
         assert stale.status_code == 200
         mangled = browser.get("/console/?after=not-a-batch", headers=headers)
@@ -130,6 +132,9 @@ def test_console_without_a_slash_redirects_into_its_folder(start_stack: StartSta
         moved = browser.get("/console")
         assert moved.status_code == 308
         assert moved.headers["location"] == "console/"
+        no_batch = browser.get("/console/batches/")
+        assert no_batch.status_code == 303
+        assert no_batch.headers["location"] == "../../console/"
         script = browser.get("/console/static/vendor/uplot-1.6.32/uPlot.iife.min.js")
         assert script.status_code == 200
         assert "uPlot" in script.text
