@@ -221,6 +221,22 @@ def test_an_upload_the_api_refuses_shows_its_message(alice: BrowserContext, pref
     assert page.url.endswith("console/new")
 
 
+def test_the_error_file_of_failed_requests_downloads_from_the_page(
+    alice: BrowserContext, prefixed: str, console_stack: LiveStack
+) -> None:
+    batch = create_batch(sdk(console_stack, "alice"), chat_file(3, FAILING_MODEL))
+    page = alice.new_page()
+    page.goto(prefixed + f"console/batches/{batch.id}")
+    expect(page.locator("#status")).to_have_text("completed")
+    assert count_of(page, "failed") == 3
+    expect(page.locator("#output-file")).to_have_text("\N{EN DASH}")
+    with page.expect_download() as downloading:
+        page.locator("#error-file a").click()
+    lines = [json.loads(line) for line in Path(downloading.value.path()).read_bytes().splitlines()]
+    assert sorted(line["custom_id"] for line in lines) == ["r0", "r1", "r2"]
+    assert {line["response"]["status_code"] for line in lines} == {500}
+
+
 def test_another_tenant_sees_nothing(
     browser: Browser, prefixed: str, console_stack: LiveStack
 ) -> None:
