@@ -11,22 +11,14 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 from batch_gateway.client.exit_codes import EXIT_CODES_HELP
+from batch_gateway.events.batch_aggregate import BatchStatus
 
 CLIENT_COMMANDS = ("submit", "ls", "get", "cancel", "tail", "download", "files")
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
-BATCH_STATUSES = (
-    "validating",
-    "failed",
-    "in_progress",
-    "finalizing",
-    "completed",
-    "expired",
-    "cancelling",
-    "cancelled",
-)
+BATCH_STATUSES: tuple[BatchStatus, ...] = get_args(BatchStatus)
 # A header name is an RFC 9110 token; a value may hold anything but line breaks and NUL,
 # which would end the header (or the request) early.
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")

@@ -12,6 +12,8 @@ import json
 from collections import deque
 from typing import Any
 
+from batch_gateway.events.batch_aggregate import TERMINAL
+
 # Progress samples older than this (in event time) no longer count towards the rate.
 RATE_WINDOW_SECONDS = 30.0
 BAR_WIDTH = 24
@@ -27,7 +29,6 @@ _STATUS_OF = {
     "batch.cancelled": "cancelled",
     "batch.expired": "expired",
 }
-_TERMINAL = frozenset({"completed", "failed", "cancelled", "expired"})
 
 
 class ProgressView:
@@ -53,7 +54,7 @@ class ProgressView:
         status = _STATUS_OF.get(event_type, self.status)
         # A slice claimed after a cancel was asked for announces itself with batch.in_progress:
         # only the terminal event moves a cancelling batch on.
-        if not (self.status == "cancelling" and status not in _TERMINAL):
+        if not (self.status == "cancelling" and status not in TERMINAL):
             self.status = status
         if event_type == "batch.validated":
             self.total = int(data.get("total", self.total))

@@ -14,7 +14,7 @@ from batch_gateway.clock import Clock
 from batch_gateway.errors import Conflict, InvalidRequest, NotFound
 from batch_gateway.events import EventLog, Recorded
 from batch_gateway.events.aggregate_store import Decision
-from batch_gateway.events.batch_aggregate import BatchState, batch_store
+from batch_gateway.events.batch_aggregate import BatchState, BatchStatus, batch_store
 from batch_gateway.events.batch_events import BatchCancelled, BatchCancelRequested, BatchCreated
 from batch_gateway.events.file_aggregate import file_store
 from batch_gateway.gateway.batch_request import CreateBatchRequest, window_seconds
@@ -33,6 +33,10 @@ SECRET_GRACE_SECONDS = 86_400
 
 def no_such_batch(batch_id: str) -> NotFound:
     return NotFound(f"No such Batch object: {batch_id}", param="batch_id")
+
+
+# What a cancel may stop; any other status but `cancelling` (already stopping) is a 409.
+CANCELLABLE: frozenset[BatchStatus] = frozenset({"validating", "in_progress"})
 
 
 class BatchCommands:
@@ -140,7 +144,7 @@ class BatchCommands:
                 raise no_such_batch(batch_id)
             if state.status == "cancelling":
                 return Decision()
-            if state.status not in ("validating", "in_progress"):
+            if state.status not in CANCELLABLE:
                 raise Conflict(f"Cannot cancel a batch with status '{state.status}'.")
             now = int(self._clock())
             events: list[BatchCancelRequested | BatchCancelled] = [

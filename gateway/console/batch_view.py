@@ -12,24 +12,28 @@ from typing import Any
 
 import msgspec
 
+from batch_gateway.events.batch_aggregate import TERMINAL, BatchStatus
+from batch_gateway.gateway.batch_commands import CANCELLABLE
 from batch_gateway.processors.execution.priority import priority_of
 from batch_gateway.projections.batch_queries import BatchRecord
 
 # What a cell shows for a figure not known (yet): an en dash, as tables print it.
 NOTHING = "\N{EN DASH}"
-ENDED = frozenset({"completed", "failed", "cancelled", "expired"})
+# The statuses in the order a batch goes through them, as the filters are shown.
+_LIFECYCLE: tuple[BatchStatus, ...] = (
+    "validating",
+    "in_progress",
+    "finalizing",
+    "cancelling",
+    "completed",
+    "failed",
+    "cancelled",
+    "expired",
+)
 # What the console filters by; "active" stands for every status a batch can still leave.
 STATUS_FILTERS: Mapping[str, tuple[str, ...]] = {
-    "active": ("validating", "in_progress", "finalizing", "cancelling"),
-    "validating": ("validating",),
-    "in_progress": ("in_progress",),
-    "finalizing": ("finalizing",),
-    "cancelling": ("cancelling",),
-    "completed": ("completed",),
-    "failed": ("failed",),
-    "cancelled": ("cancelled",),
-    "expired": ("expired",),
-}
+    "active": tuple(status for status in _LIFECYCLE if status not in TERMINAL)
+} | {status: (status,) for status in _LIFECYCLE}
 
 
 class TimelineStep(msgspec.Struct, frozen=True):
@@ -50,13 +54,12 @@ class BatchView(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def ended(self) -> bool:
-        return self.record.status in ENDED
+        return self.record.status in TERMINAL
 
     @property
     def cancellable(self) -> bool:
-        # The API's rule (batch_commands.cancel): a validating or running batch; any other
-        # status is a 409 (the button is still only a shortcut: the API decides).
-        return self.record.status in ("validating", "in_progress")
+        # The API's own rule; the button is only a shortcut, and the API still decides.
+        return self.record.status in CANCELLABLE
 
 
 def batch_view(record: BatchRecord, now: float) -> BatchView:
@@ -103,7 +106,7 @@ def _timeline(record: BatchRecord) -> list[TimelineStep]:
     ]
     if record.cancelling_at is not None:
         steps.append(TimelineStep("cancelling", record.cancelling_at))
-    ended = record.status if record.status in ENDED else "ended"
+    ended = record.status if record.status in TERMINAL else "ended"
     steps.append(TimelineStep(ended, _ended_at(record)))
     return steps
 

@@ -44,8 +44,7 @@ class ConsolePages(Controller):
         if not browser_path(request).endswith("/"):
             # Every link on the page is relative to the folder /console/.
             return Redirect(path="console/", status_code=308)
-        if status not in STATUS_FILTERS:
-            status = None  # an unknown filter shows every batch, and says so
+        status = _known(status)
         views, next_after = await _page(services, tenant, status, after)
         query = f"?{request.url.query}" if request.url.query else ""
         return page(
@@ -70,6 +69,7 @@ class ConsolePages(Controller):
         after: Annotated[str | None, QueryParameter()] = None,
     ) -> Template:
         """The list's rows alone: the list page swaps them in while a batch on it runs."""
+        status = _known(status)
         views, _ = await _page(services, tenant, status, after)
         return page(request, "rows.html", tenant=tenant, views=views, status=status)
 
@@ -113,10 +113,15 @@ class ConsolePages(Controller):
         )
 
 
+def _known(status: str | None) -> str | None:
+    """An unknown filter shows every batch, and says so (no filter is marked)."""
+    return status if status in STATUS_FILTERS else None
+
+
 async def _page(
     services: Services, tenant: str, status: str | None, after: str | None
 ) -> tuple[list[Any], str | None]:
-    statuses = STATUS_FILTERS.get(status) if status else None
+    statuses = STATUS_FILTERS[status] if status else None
     if after is not None and not is_batch_id(after):
         after = None  # a mangled "older" link: start from the newest, as for a stale one
     try:

@@ -12,7 +12,6 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Request, Response
-from litestar.datastructures import ResponseHeader
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.template import TemplateConfig
@@ -29,18 +28,15 @@ STATIC_DIRECTORY = HERE / "static"
 
 # Scripts only from the console's own files (no inline script, nothing from elsewhere); the
 # progress bars set their widths in style attributes, which cannot run code.
-PAGE_HEADERS = [
-    ResponseHeader(
-        name="Content-Security-Policy",
-        value=(
-            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-            "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-        ),
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     ),
-    ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
-    ResponseHeader(name="Referrer-Policy", value="same-origin"),
-    ResponseHeader(name="Cache-Control", value="no-store"),
-]
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
@@ -83,7 +79,7 @@ def page(
         context={"root": relative_root(request), "tenant": tenant, "signed_in": signed_in}
         | context,
         status_code=status_code,
-        headers={header.name: header.value or "" for header in PAGE_HEADERS},
+        headers=PAGE_HEADERS,
     )
 
 
